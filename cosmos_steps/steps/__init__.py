@@ -1,0 +1,1 @@
+"""Pipeline steps, each a function called by a rule (and from the shell via `python -m cosmos_steps`)."""

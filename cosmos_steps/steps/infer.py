@@ -1,0 +1,352 @@
+"""cosmos_infer: run one batch job on its GPU host and download its outputs, verified.
+
+Statuses of the batch's runs move pending -> uploading -> running -> downloading; the split step
+then marks each run completed (or failed). A job already running or finished on the host (a killed
+Snakemake, a dropped connection) is adopted instead of started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from cosmos_steps import db
+from cosmos_steps.classify import classify
+from cosmos_steps.config import for_step
+from cosmos_steps.files import read_json, write_json, write_text
+from cosmos_steps.hosts import Host, get_host
+from cosmos_steps.progress import Reporter
+from cosmos_steps.remote import (
+    GPU_SCRIPTS,
+    TASK_SCRIPTS,
+    HostSession,
+    JobError,
+    RemoteJob,
+    sha256_file,
+)
+
+LOG_TAIL_BYTES = 16_384
+RECONNECT_SECONDS = 300.0
+
+
+class LogTail:
+    """Keeps the last bytes of a job's log (for failure classification) while passing them on."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+        self.data = b""
+
+    def __call__(self, chunk: bytes) -> None:
+        self.reporter.remote_log(chunk)
+        self.data = (self.data + chunk)[-LOG_TAIL_BYTES:]
+
+    def text(self, lines: int = 40) -> str:
+        return "\n".join(self.data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def job_identity(job: dict[str, Any], shas: dict[str, str], host: Host, cosmos_dir: str) -> str:
+    """`<batch>-<hash>` over every file the job reads and how the host runs it."""
+    payload = repr(
+        (
+            sorted(shas.items()),
+            job["task"],
+            host.name,
+            host.runtime,
+            host.gpu_ids,
+            host.offload_flags(job["task"]),
+            cosmos_dir,
+        )  # fmt: skip
+    )
+    return f"{job['batch']}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+
+
+def choose_job_id(database: Any, base: str) -> tuple[str, dict[str, Any] | None]:
+    """The job id to use: the base id while its job is unfinished (adopt), else a new attempt."""
+    attempt, candidate = 1, base
+    while True:
+        rows = list(database.query("SELECT * FROM batches WHERE id = ?", [candidate]))
+        if not rows or rows[0]["status"] in db.ACTIVE_STATUSES:
+            return candidate, (db.decode(rows[0]) if rows else None)
+        attempt += 1
+        candidate = f"{base}-r{attempt}"
+
+
+def write_env(path: Path, env: dict[str, str]) -> None:
+    """job.env, sourced by job.sh: every value shell-quoted."""
+    write_text(path, "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items())))
+
+
+def register(
+    database: Any, job: dict[str, Any], job_id: str, host: Host, existing: dict | None
+) -> dict[int, str]:
+    """Create the batch and its runs in the database (or reuse them when adopting): line -> run id."""
+    if existing is not None:
+        return {entry["line"]: entry["run_id"] for entry in existing["lines"]}
+    run_ids = {line["line"]: db.new_run_id() for line in job["lines"]}
+    batch = {
+        "id": job_id,
+        "batch": job["batch"],
+        "spec": job["spec"],
+        "model_type": job["model_type"],
+        "host": host.name,
+        "mode": job["task"],
+        "num_gpus": host.num_gpus,
+        "lines": db.to_json(
+            [
+                {"line": ln["line"], "run_key": ln["run"], "run_id": run_ids[ln["line"]]}
+                for ln in job["lines"]
+            ]
+        ),
+    }
+    runs = [
+        {
+            "id": run_ids[line["line"]],
+            "run_key": line["run"],
+            "prompt_id": line.get("prompt_id"),
+            "spec": job["spec"],
+            "model_type": job["model_type"],
+            "host": host.name,
+            "batch_id": job_id,
+            "line": line["line"],
+            "parent_run_id": line.get("parent_run_id"),
+            "execution_config": line.get("execution_config", {}),
+        }
+        for line in job["lines"]
+    ]
+    db.create_batch(database, batch, runs)
+    return run_ids
+
+
+def video_frames(path: Path, ffmpeg: str) -> int:
+    """Frame count of a downloaded video (0 when it cannot be read)."""
+    from cosmos_steps.simulator.sim_media import probe
+
+    try:
+        return probe(ffmpeg, str(path))["frames"]
+    except RuntimeError:
+        return 0
+
+
+def summarise_lines(
+    job: dict[str, Any],
+    run_ids: dict[int, str],
+    out_dir: Path,
+    entries: dict[str, tuple[str, int]],
+    failure: str | None,
+    gpu_seconds: float,
+    price: float | None,
+    ffmpeg: str,
+) -> list[dict[str, Any]]:
+    """Per line: ok or failed (with the reason), frames, GPU-seconds apportioned by frames."""
+    lines = []
+    for line in job["lines"]:
+        present = line["video"] in entries
+        entry = {**line, "run_id": run_ids[line["line"]], "status": "ok" if present else "failed"}
+        entry["frames"] = video_frames(out_dir / line["video"], ffmpeg) if present else 0
+        if not present:
+            entry["error"] = failure or (
+                f"no output: {line['video']} was not written by the model (see the job log)"
+            )
+        lines.append(entry)
+    total_frames = sum(entry["frames"] for entry in lines) or 1
+    for entry in lines:
+        entry["gpu_seconds"] = round(gpu_seconds * entry["frames"] / total_frames, 3)
+        entry["cost"] = round(entry["gpu_seconds"] / 3600 * price, 6) if price is not None else None
+    return lines
+
+
+def infer(job_path: Path, manifest_path: Path, log_path: Path, config: dict | None = None) -> int:
+    """Run a batch job end to end; write manifest.json; return the process exit code."""
+    config = config or for_step()
+    job = read_json(job_path)
+    reporter = Reporter(log_path, prefix=job["batch"])
+    session = None
+    try:
+        database = db.connect(config["database"], config["journal_mode"])
+        host = get_host(config, job["host"])
+        for note in job["notes"]:
+            reporter.say(f"note: {note}")
+        session = HostSession(host, reporter.say, reporter.transfer)
+        return BatchJob(job, job_path, config, host, session, database, reporter).run(manifest_path)
+    except JobError as exc:
+        reporter.say(f"ERROR: {exc.reason}")
+        return 1
+    finally:
+        if session is not None:
+            session.close()
+        reporter.close()
+
+
+class BatchJob:
+    """One batch on one host: identity, database rows, the remote job and its results."""
+
+    def __init__(
+        self,
+        job: dict[str, Any],
+        job_path: Path,
+        config: dict[str, Any],
+        host: Host,
+        session: HostSession,
+        database: Any,
+        reporter: Reporter,
+    ):
+        self.job = job
+        self.config = config
+        self.host = host
+        self.session = session
+        self.database = database
+        self.reporter = reporter
+        self.tail = LogTail(reporter)
+        self.files = {name: Path(path) for name, path in job["files"].items()}
+        self.files["job.sh"] = GPU_SCRIPTS / "job.sh"
+        self.files["task.sh"] = GPU_SCRIPTS / TASK_SCRIPTS[job["task"]]
+        cosmos_dir = session.cosmos_dir()
+        self.shas = {name: sha256_file(path) for name, path in self.files.items()}
+        self.job_id, existing = choose_job_id(
+            database, job_identity(job, self.shas, host, cosmos_dir)
+        )
+        env_path = job_path.parent / "job.env"
+        write_env(env_path, host.job_env(job["task"], self.job_id, cosmos_dir))
+        self.files["job.env"] = env_path
+        self.run_ids = register(database, job, self.job_id, host, existing)
+        labels = {"batch": job["batch"], "spec": job["spec"]}
+        self.remote = RemoteJob(session, self.job_id, labels)
+
+    def set_status(self, status: str, message: str | None = None, **fields: Any) -> None:
+        """Move the batch and all its runs to a status."""
+        db.set_status(self.database, self.run_ids.values(), status, message, **fields)
+        db.set_batch_status(self.database, self.job_id, status, message)
+
+    def run(self, manifest_path: Path) -> int:
+        """Start or adopt, follow, then collect; mark every run failed if the job cannot finish."""
+        started = time.monotonic()
+        try:
+            adopted = self.remote.start_or_adopt(self.files, lambda: self.set_status("uploading"))
+            self.set_status(
+                "running", "adopted a running job" if adopted else self.remote.describe()
+            )
+            reconnect = float(self.host.conf.get("reconnect_seconds", RECONNECT_SECONDS))
+            status = self.remote.follow(self.tail, reconnect)
+            return self.collect(status, adopted, manifest_path, started)
+        except JobError as exc:
+            exc.log_tail = exc.log_tail or self.tail.text()
+            db.set_batch_status(self.database, self.job_id, "failed", exc.reason, error=exc.reason)
+            db.set_status(self.database, self.run_ids.values(), "failed", exc.reason,
+                          error=exc.reason, error_kind=exc.kind, log_tail=exc.log_tail)  # fmt: skip
+            raise
+
+    def ended_badly(self, status: dict[str, str]) -> JobError | None:
+        """A JobError for jobs that ended without running to an exit code."""
+        state = status["state"]
+        if state == "cancelled":
+            return JobError("cancelled", "the job was cancelled")
+        if state == "dead":
+            reason = (
+                "the job died on the host without an exit code (host rebooted, or process killed)"
+            )
+            return JobError("killed", reason)
+        if state == "launch_failed":
+            launcher = self.session.transport.read(f"{self.remote.dir}/state/launcher.log", 0)
+            kind, reason = classify(None, launcher.decode("utf-8", "replace"))
+            return JobError(
+                "container" if kind == "unknown" else kind, f"could not start the job: {reason}"
+            )
+        return None
+
+    def collect(
+        self, status: dict[str, str], adopted: bool, manifest_path: Path, started: float
+    ) -> int:
+        """Download verified outputs, judge each line, write manifest.json."""
+        problem = self.ended_badly(status)
+        if problem is not None and problem.kind == "cancelled":
+            self.set_status("cancelled", problem.reason)
+            self.reporter.say(f"ERROR: {problem.reason}")
+            return 1
+        if problem is not None:
+            raise problem
+        exit_code = int(status["exit_code"])
+        wall = max(float(status.get("finished_at", 0)) - float(status.get("started_at", 0)), 0.0)
+        failure, kind = None, "missing_output"
+        if exit_code != 0:
+            kind, failure = classify(exit_code, self.tail.text(200))
+            self.reporter.say(f"job failed: {failure}")
+        self.set_status("downloading")
+        out_dir = manifest_path.parent / "out"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        entries = self.remote.download(out_dir)
+        from cosmos_steps.ffmpeg import ffmpeg_exe
+
+        lines = summarise_lines(
+            self.job, self.run_ids, out_dir, entries, failure, wall * self.host.num_gpus,
+            self.host.conf.get("price_per_gpu_hour"), ffmpeg_exe(self.config["ffmpeg"]),
+        )  # fmt: skip
+        failed = [entry for entry in lines if entry["status"] != "ok"]
+        for entry in failed:
+            db.set_status(self.database, [entry["run_id"]], "failed", entry["error"], error=entry["error"],
+                          error_kind=kind, log_tail=self.tail.text())  # fmt: skip
+        self.write_manifest(manifest_path, adopted, exit_code, wall, entries, lines)
+        final = "failed" if len(failed) == len(lines) else "completed"
+        db.set_batch_status(
+            self.database, self.job_id, final, failure, wall_seconds=wall, error=failure
+        )
+        if self.host.conf.get("cleanup", True):
+            self.remote.remove()
+        self.reporter.say(
+            f"{len(lines) - len(failed)}/{len(lines)} outputs, {wall:.1f}s on the GPU, "
+            f"{self.session.uploaded_bytes / 1e6:.1f} MB uploaded, "
+            f"{time.monotonic() - started:.1f}s in all"
+        )
+        if len(failed) == len(lines):
+            self.reporter.say(
+                f"ERROR: no run of batch {self.job['batch']} produced an output: {failed[0]['error']}"
+            )
+            return 1
+        return 0
+
+    def write_manifest(
+        self,
+        path: Path,
+        adopted: bool,
+        exit_code: int,
+        wall: float,
+        entries: dict[str, tuple[str, int]],
+        lines: list[dict[str, Any]],
+    ) -> None:
+        """manifest.json: what ran where, every downloaded file with its checksum, each line's fate."""
+        manifest = {
+            "batch": self.job["batch"],
+            "job_id": self.job_id,
+            "host": self.host.name,
+            "task": self.job["task"],
+            "remote_dir": self.remote.dir,
+            "adopted": adopted,
+            "exit_code": exit_code,
+            "wall_seconds": round(wall, 3),
+            "num_gpus": self.host.num_gpus,
+            "uploaded_bytes": self.session.uploaded_bytes,
+            "files": {
+                name: {"sha256": sha, "bytes": size} for name, (sha, size) in entries.items()
+            },
+            "job_files": {
+                name: {"path": str(p), "sha256": self.shas.get(name)}
+                for name, p in self.files.items()
+            },
+            "lines": lines,
+        }
+        write_json(path, manifest)
+        db.add_artifacts(
+            self.database,
+            [
+                {
+                    "batch_id": self.job_id,
+                    "kind": "manifest",
+                    "path": str(path),
+                    "sha256": sha256_file(path),
+                    "bytes": path.stat().st_size,
+                }
+            ],  # fmt: skip
+        )

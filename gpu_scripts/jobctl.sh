@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Controls Cosmos jobs on a GPU host. Every argument arrives quoted (never built from user text).
+#   jobctl.sh start JOB_DIR --detach CMD...   start CMD once under setsid (prints started|exists)
+#   jobctl.sh start JOB_DIR --direct CMD...    run CMD once in the foreground, e.g. docker run -d
+#   jobctl.sh status JOB_DIR [--container NAME] [--sudo]   key=value lines (state, exit_code, ...)
+#   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
+#   jobctl.sh remove JOB_DIR                  delete a finished job folder
+set -euo pipefail
+action=$1
+job_dir=$2
+shift 2
+state="$job_dir/state"
+container=""
+docker=(docker)
+
+parse_options() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --container) container=$2; shift 2 ;;
+      --sudo) docker=(sudo -n docker); shift ;;
+      *) echo "jobctl: unknown option $1" >&2; exit 2 ;;
+    esac
+  done
+}
+
+alive() { # is the job's process (or container) still there?
+  if [[ -n "$container" ]]; then
+    [[ "$("${docker[@]}" inspect -f '{{.State.Running}}' "$container" 2> /dev/null)" == true ]]
+  elif [[ -f "$state/pid" ]]; then
+    kill -0 "$(cat "$state/pid")" 2> /dev/null
+  else
+    [[ -f "$state/launcher_pid" ]] && kill -0 "$(cat "$state/launcher_pid")" 2> /dev/null
+  fi
+}
+
+case "$action" in
+  start)
+    mkdir -p "$state"
+    if ! mkdir "$state/launch" 2> /dev/null; then
+      echo exists
+      exit 0
+    fi
+    date +%s > "$state/launched_at"
+    mode=$1
+    shift
+    if [[ "$mode" == --detach ]]; then
+      setsid nohup "$@" > "$state/launcher.log" 2>&1 < /dev/null &
+      echo $! > "$state/launcher_pid"
+    elif ! "$@" > "$state/launcher.log" 2>&1; then
+      cat "$state/launcher.log" >&2
+      echo "launch failed" > "$state/launch_failed"
+      exit 3
+    fi
+    echo started
+    ;;
+  status)
+    parse_options "$@"
+    now=$(date +%s)
+    if [[ ! -d "$state/launch" ]]; then
+      echo state=absent
+      exit 0
+    fi
+    echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
+    beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at")
+    echo "heartbeat_age=$((now - beat))"
+    for name in started_at finished_at exit_code; do
+      [[ -f "$state/$name" ]] && echo "$name=$(cat "$state/$name")"
+    done
+    if [[ -f "$state/cancelled" ]]; then
+      echo state=cancelled
+    elif [[ -f "$state/exit_code" ]]; then
+      echo state=finished
+    elif [[ -f "$state/launch_failed" ]]; then
+      echo state=launch_failed
+    elif alive; then
+      echo state=running
+    else
+      echo state=dead
+    fi
+    ;;
+  cancel)
+    parse_options "$@"
+    [[ -d "$state" ]] || { echo absent; exit 0; }
+    date +%s > "$state/cancelled"
+    if [[ -n "$container" ]]; then
+      "${docker[@]}" stop -t 20 "$container" > /dev/null 2>&1 || true
+    fi
+    for pid_file in "$state/pid" "$state/launcher_pid"; do
+      if [[ -f "$pid_file" ]]; then
+        pid=$(cat "$pid_file")
+        kill -TERM -- "-$pid" 2> /dev/null || kill -TERM "$pid" 2> /dev/null || true
+      fi
+    done
+    echo cancelled
+    ;;
+  remove)
+    [[ -f "$state/exit_code" || -f "$state/cancelled" || -f "$state/launch_failed" ]] || {
+      echo "jobctl: refusing to remove unfinished job $job_dir" >&2
+      exit 4
+    }
+    rm -rf -- "$job_dir"
+    echo removed
+    ;;
+  *)
+    echo "jobctl: unknown action $action" >&2
+    exit 2
+    ;;
+esac
