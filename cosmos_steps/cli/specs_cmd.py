@@ -1,0 +1,31 @@
+"""`cosmos validate`: check config.yaml and every spec without running anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cosmos_steps import config, schemas, specs
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "validate", help="check config.yaml and every spec in specs/ (all problems at once)"
+    )
+    parser.set_defaults(handler=validate)
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Print every problem as `file: field: what is wrong`; exit 1 if there is any."""
+    try:
+        settings = config.load(args.config)
+        plan = specs.load_plan(settings, Path("."))
+    except schemas.ValidationFailed as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' * (count != 1)} found", file=sys.stderr)
+        return 1
+    print(f"ok: {len(plan.specs)} specs, {len(plan.runs)} runs in {len(plan.batches)} batches")
+    return 0
