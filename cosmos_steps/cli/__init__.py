@@ -28,7 +28,9 @@ class UserError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosmos", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cosmos-workflow {__version__}")
-    parser.add_argument("--config", default="config.yaml", help="config file (default: config.yaml)")
+    parser.add_argument(
+        "--config", default="config.yaml", help="config file (default: config.yaml)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)

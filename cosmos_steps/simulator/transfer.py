@@ -204,9 +204,12 @@ def compose(
         weights[0] = 1.0
     labels = "".join(f"[in{i}]" for i in range(len(weights)))
     mix = " ".join(f"{w:.4f}" for w in weights)
-    graph = (
-        ";".join(chains) + f";{labels}mix=inputs={len(weights)}:weights='{mix}':duration=longest"
+    merge = (
+        f"mix=inputs={len(weights)}:weights='{mix}':duration=longest"
+        if len(weights) > 1
+        else "null"
     )
+    graph = ";".join(chains) + f";{labels}{merge}"
     run_ffmpeg(
         ffmpeg,
         [
