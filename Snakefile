@@ -18,7 +18,7 @@ include: "rules/infer.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True
     localrule: True

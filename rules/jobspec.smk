@@ -6,12 +6,12 @@ rule cosmos_jobspec:
     output:
         run="work/jobs/{run}/run.json",
         spec="work/jobs/{run}/spec.json",
-    params:
-        run=get_run,
     log:
         "logs/jobspec/{run}.log",
     localrule: True
     conda:
         "../environment.yml"
+    params:
+        run=get_run,
     run:
         jobspec_rule(params.run, output, input, config)
