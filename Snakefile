@@ -13,8 +13,10 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/enhance.smk"
 include: "rules/jobspec.smk"
 include: "rules/infer.smk"
+include: "rules/upscale.smk"
 
 
 rule all:

@@ -10,15 +10,16 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cosmos_steps", description=__doc__)
     steps = parser.add_subparsers(dest="step", required=True)
-    infer = steps.add_parser("infer", help="run a batch job on its GPU host, download its outputs")
-    infer.add_argument("--job", type=Path, required=True)
+    infer = steps.add_parser("infer", help="run a GPU job on its host, download its outputs")
+    infer.add_argument("--job", type=Path, required=True, help="work/<stage>/<batch>/job.json")
     infer.add_argument("--manifest", type=Path, required=True)
     infer.add_argument("--log", type=Path, required=True)
-    split = steps.add_parser("split", help="copy one run's outputs out of its batch into results/")
-    split.add_argument("--run", required=True)
+    split = steps.add_parser("split", help="deliver one run's outputs from its job")
+    split.add_argument("kind", choices=["transfer", "upscale", "enhance"])
+    split.add_argument("--run", required=True, help="run key (enhance: spec name)")
     split.add_argument("--manifest", type=Path, required=True)
-    split.add_argument("--run-json", type=Path, required=True)
-    split.add_argument("--video", type=Path, required=True, help="results/<run>/output.mp4")
+    split.add_argument("--out", type=Path, required=True, help="the file the rule declares")
+    split.add_argument("--run-json", type=Path, help="work/jobs/<run>/run.json (transfer)")
     split.add_argument("--log", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.step == "infer":
@@ -29,16 +30,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_split(args: argparse.Namespace) -> int:
+    """Deliver a run's outputs; a run without output prints its reason and exits 1."""
     from cosmos_steps import config, db
     from cosmos_steps.progress import Reporter
-    from cosmos_steps.steps.split import RunFailed, split_run
+    from cosmos_steps.steps import split
 
     settings = config.for_step()
     reporter = Reporter(args.log, prefix=args.run)
     try:
         database = db.connect(settings["database"], settings["journal_mode"])
-        split_run(args.run, args.manifest, args.video.parent, args.run_json, database)
-    except RunFailed as exc:
+        if args.kind == "transfer":
+            split.finish_transfer(args.run, args.manifest, args.out, args.run_json, database)
+        elif args.kind == "upscale":
+            split.finish_upscale(args.run, args.manifest, args.out, database)
+        else:
+            split.finish_enhance(args.run, args.manifest, args.out, database)
+    except split.RunFailed as exc:
         reporter.say(f"ERROR: {exc}")
         return 1
     finally:

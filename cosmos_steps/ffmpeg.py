@@ -15,3 +15,11 @@ def ffmpeg_exe(setting: str = "auto") -> str:
     if not found:
         raise FileNotFoundError(f"ffmpeg not found: {setting!r}")
     return found
+
+
+def run_ffmpeg(args: list[str], *, ffmpeg: str = "auto", log: object = None) -> object:
+    """Placeholder: run ffmpeg and raise on failure."""
+    import subprocess
+
+    argv = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", *map(str, args)]
+    return subprocess.run(argv, capture_output=True, text=True, check=True)

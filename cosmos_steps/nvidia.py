@@ -127,6 +127,6 @@ def upscale_spec(weight: float, num_steps: int, first_input: str) -> dict[str, A
     }
 
 
-def upscale_lines(inputs: list[str]) -> list[dict[str, Any]]:
-    """One JSONL line per video to upscale (run back to back in one job)."""
-    return [{"visual_input": path, "prompt": ""} for path in inputs]
+def upscale_lines(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One JSONL line per (video, prompt) to upscale; the run's prompt guides the upscaler."""
+    return [{"visual_input": path, "prompt": prompt} for path, prompt in items]

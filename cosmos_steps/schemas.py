@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import sys
 from typing import Any
 
 import jsonschema
@@ -19,6 +20,14 @@ from cosmos_steps import PROJECT_DIR
 SCHEMA_DIR = PROJECT_DIR / "schemas"
 SCHEMA_FILES = ("config.schema.yaml", "spec.schema.yaml")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def report(problems: list[str], consequence: str) -> None:
+    """Print every problem on stderr, then how many there were and what that means."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    count = len(problems)
+    print(f"{count} problem{'s' * (count != 1)} found; {consequence}.", file=sys.stderr)
 
 
 class ValidationFailed(Exception):
@@ -47,7 +56,9 @@ def _validator(name: str, fill_defaults: bool) -> jsonschema.protocols.Validator
     base = jsonschema.Draft202012Validator
     if fill_defaults:
         base = _with_defaults(base)
-    return base({"$ref": name}, registry=_registry())
+    # The schema itself as root (not a $ref to it): a $ref into a resource with its own `$schema`
+    # switches to jsonschema's stock validator, which would not fill defaults.
+    return base(schema(name), registry=_registry())
 
 
 def _with_defaults(base: type) -> type:

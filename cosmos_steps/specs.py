@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cosmos_steps import nvidia, schemas
@@ -46,9 +47,7 @@ class Plan:
     specs: dict[str, dict[str, Any]]
     runs: dict[str, dict[str, Any]]
     batches: dict[str, list[str]]
-
-    def batch_of(self, run_key: str) -> str:
-        return self.runs[run_key]["batch"]
+    upscales: dict[str, list[str]]
 
 
 def render_roles(folder: Path) -> list[str]:
@@ -89,8 +88,10 @@ def load_plan(config: dict[str, Any], project: Path = Path(".")) -> Plan:
         runs.update((run["key"], run) for run in spec_runs)
     if problems:
         raise schemas.ValidationFailed(problems)
-    batches = assign_batches(list(runs.values()), config["batching"]["max_runs"])
-    return Plan(specs, runs, batches)
+    max_runs = config["batching"]["max_runs"]
+    batches = assign_batches(list(runs.values()), max_runs)
+    upscales = assign_upscales(list(runs.values()), max_runs)
+    return Plan(specs, runs, batches, upscales)
 
 
 def load_spec(
@@ -119,6 +120,10 @@ def load_spec(
         )
     base = normalise(raw, name, host, where, config, project)
     problems = check_sweep(raw.get("sweep", {}), base, where)
+    if base["enhance"] and "prompt" in raw.get("sweep", {}):
+        problems.append(
+            f"{where}: enhance: cannot be combined with a sweep over prompt (enhance one prompt per spec)"
+        )
     if problems:
         raise schemas.ValidationFailed(problems)
     spec_runs = expand(base, raw.get("sweep", {}))
@@ -364,19 +369,45 @@ def batch_key(run: dict[str, Any]) -> str:
     return json.dumps(shared, sort_keys=True)
 
 
-def assign_batches(runs: list[dict[str, Any]], max_runs: int) -> dict[str, list[str]]:
-    """Group runs into batches (stable ids `<spec>-<hash>`, chunked at max_runs), in place."""
+def group_runs(
+    runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], str], max_runs: int, tag: str = ""
+) -> dict[str, list[dict[str, Any]]]:
+    """Group runs by `key` into batches with stable ids `<spec>-<tag><hash>[-n]` of at most max_runs."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in sorted(runs, key=lambda r: r["key"]):
-        groups.setdefault(batch_key(run), []).append(run)
-    batches: dict[str, list[str]] = {}
-    for key, members in groups.items():
-        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-        for chunk_index in range(0, len(members), max_runs):
-            chunk = members[chunk_index : chunk_index + max_runs]
-            suffix = "" if chunk_index == 0 else f"-{chunk_index // max_runs + 1}"
-            batch = f"{members[0]['spec']}-{digest}{suffix}"
-            for line, run in enumerate(chunk):
-                run["batch"], run["line"] = batch, line
-            batches[batch] = [run["key"] for run in chunk]
+        groups.setdefault(key(run), []).append(run)
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for group_key, members in groups.items():
+        digest = hashlib.sha256(group_key.encode()).hexdigest()[:8]
+        for start in range(0, len(members), max_runs):
+            suffix = "" if start == 0 else f"-{start // max_runs + 1}"
+            batches[f"{members[0]['spec']}-{tag}{digest}{suffix}"] = members[
+                start : start + max_runs
+            ]
+    return batches
+
+
+def assign_batches(runs: list[dict[str, Any]], max_runs: int) -> dict[str, list[str]]:
+    """Transfer batches (runs get `batch` and `line`); returns batch -> run keys in line order."""
+    batches = {}
+    for batch, members in group_runs(runs, batch_key, max_runs).items():
+        for line, run in enumerate(members):
+            run["batch"], run["line"] = batch, line
+        batches[batch] = [run["key"] for run in members]
+    return batches
+
+
+def upscale_key(run: dict[str, Any]) -> str:
+    """Upscales run back to back in one job per spec, host and control weight."""
+    return json.dumps([run["spec"], run["host"], run["upscale"]["weight"]])
+
+
+def assign_upscales(runs: list[dict[str, Any]], max_runs: int) -> dict[str, list[str]]:
+    """Upscale batches of the runs that ask for a 4K version (runs get `upscale_batch`)."""
+    wanted = [run for run in runs if run["upscale"]]
+    batches = {}
+    for batch, members in group_runs(wanted, upscale_key, max_runs, tag="up-").items():
+        for run in members:
+            run["upscale_batch"] = batch
+        batches[batch] = [run["key"] for run in members]
     return batches

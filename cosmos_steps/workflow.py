@@ -1,4 +1,5 @@
-"""The glue rules/common.smk calls at parse time (cheap: no SSH, no database, no video opened)."""
+"""The glue rules/*.smk call: parse-time checks (cheap: no SSH, no database, no video opened) and
+the bodies of the small local rules that build job files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from typing import Any
 from cosmos_steps import config as config_module
 from cosmos_steps import schemas, specs
 
+TRANSFER_FIELDS = (
+    "key", "spec", "spec_path", "prompt", "negative_prompt", "inputs", "frames", "controls",
+    "params", "enhance", "host", "sweep", "notes",
+)  # fmt: skip
+"""What a transfer run's result depends on (not upscale settings, not its batch or line)."""
+
 
 def plan_or_exit(config: dict[str, Any], where: str = "config.yaml") -> specs.Plan:
     """Check config and specs; print every problem and exit 1 (no traceback) if there are any.
@@ -22,14 +29,16 @@ def plan_or_exit(config: dict[str, Any], where: str = "config.yaml") -> specs.Pl
         config_module.prepare(config, where)
         plan = specs.load_plan(config, Path("."))
     except schemas.ValidationFailed as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{count} problem{'s' * (count != 1)} found; nothing was run.", file=sys.stderr)
+        schemas.report(exc.problems, "nothing was run")
         sys.exit(1)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ[config_module.CONFIG_ENV] = json.dumps(config)
     return plan
+
+
+def transfer_view(run: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run its transfer job depends on (the params of rule cosmos_jobspec)."""
+    return {key: run[key] for key in TRANSFER_FIELDS}
 
 
 def database(config: dict[str, Any]) -> Any:
@@ -47,9 +56,33 @@ def jobspec_rule(run: dict[str, Any], output: Any, input: Any, config: dict[str,
     write_jobspec(run, Path(output.run), Path(output.spec), database(config), enhanced)
 
 
-def batch_rule(batch: str, input: Any, output: Any) -> None:
-    """Body of rule cosmos_batch."""
-    from cosmos_steps.steps.batch import write_batch
+def transfer_job_rule(batch: str, input: Any, output: Any) -> None:
+    """Body of rule cosmos_transfer_job."""
+    from cosmos_steps.steps.jobs import transfer_job
 
-    write_batch(batch, [Path(p) for p in input.runs], Path(output.job), Path(output.spec),
+    transfer_job(
+        batch,
+        [Path(p) for p in input.runs],
+        Path(output.job),
+        Path(output.spec),
+        Path(output.jsonl),
+    )
+
+
+def upscale_job_rule(batch: str, input: Any, output: Any, settings: dict[str, Any]) -> None:
+    """Body of rule cosmos_upscale_job."""
+    from cosmos_steps.steps.jobs import upscale_job
+
+    upscale_job(batch, [Path(p) for p in input.metas], settings, Path(output.job), Path(output.spec),
                 Path(output.jsonl))  # fmt: skip
+
+
+def enhance_job_rule(spec: dict[str, Any], input: Any, output: Any, config: dict[str, Any]) -> None:
+    """Body of rule cosmos_enhance_job: context video, prompt file, job.json; records the prompt."""
+    from cosmos_steps.ffmpeg import ffmpeg_exe
+    from cosmos_steps.steps.jobs import enhance_job, make_context_video
+    from cosmos_steps.steps.jobspec import record_prompts
+
+    make_context_video(Path(input.context), Path(output.context), ffmpeg_exe(config["ffmpeg"]))
+    prompt_id = record_prompts(database(config), spec["run"], None)
+    enhance_job(spec, prompt_id, Path(output.context), Path(output.job), Path(output.prompt))

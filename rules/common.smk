@@ -2,7 +2,14 @@
 # cosmos_steps.specs (cheap: YAML files and folder listings only). get_* helpers feed the rules.
 from cosmos_steps import nvidia
 from cosmos_steps.specs import BATCH_PATTERN, RUN_PATTERN, SPEC_NAME
-from cosmos_steps.workflow import batch_rule, jobspec_rule, plan_or_exit
+from cosmos_steps.workflow import (
+    enhance_job_rule,
+    jobspec_rule,
+    plan_or_exit,
+    transfer_job_rule,
+    transfer_view,
+    upscale_job_rule,
+)
 
 PLAN = plan_or_exit(config)
 
@@ -11,34 +18,75 @@ wildcard_constraints:
     run=RUN_PATTERN,
     batch=BATCH_PATTERN,
     spec=SPEC_NAME,
+    stage="batches|upscale|enhance",
 
 
 def get_final_outputs():
-    """Every run's output video."""
-    return [f"results/{key}/output.mp4" for key in PLAN.runs]
+    """Every run's output video, and its 4K version where the spec asks for one."""
+    outputs = [f"results/{key}/output.mp4" for key in PLAN.runs]
+    outputs += [f"results/{key}/output_4k.mp4" for keys in PLAN.upscales.values() for key in keys]
+    return outputs
 
 
 def get_run(wildcards):
-    """The resolved run (prompt, inputs, controls, params) behind a run key."""
-    return PLAN.runs[wildcards.run]
+    """What a run's transfer result depends on (prompt, inputs, controls, params)."""
+    return transfer_view(PLAN.runs[wildcards.run])
 
 
 def get_jobspec_input(wildcards):
-    """Nothing yet; the enhanced prompt of the spec once enhancement exists."""
-    return {}
+    """The spec's enhanced prompt, when it asks for enhancement."""
+    spec = PLAN.runs[wildcards.run]["spec"]
+    return {"enhanced": f"work/prompts/{spec}.txt"} if PLAN.specs[spec]["enhance"] else {}
 
 
 def get_batch_run_jsons(wildcards):
-    """run.json of every run of a batch, in line order."""
+    """run.json of every run of a transfer batch, in line order."""
     return [f"work/jobs/{key}/run.json" for key in PLAN.batches[wildcards.batch]]
 
 
-def get_batch_videos(wildcards):
-    """Every local video a batch uploads."""
+def get_job_videos(wildcards):
+    """Every local video a job uploads (enhance jobs upload a context video they make)."""
+    if wildcards.stage == "upscale":
+        return [f"results/{key}/output.mp4" for key in PLAN.upscales[wildcards.batch]]
+    if wildcards.stage == "enhance":
+        return []
     runs = [PLAN.runs[key] for key in PLAN.batches[wildcards.batch]]
     return sorted({path for run in runs for path in nvidia.run_files(run).values()})
 
 
 def get_run_manifest(wildcards):
-    """The manifest of the batch a run belongs to."""
-    return f"work/batches/{PLAN.batch_of(wildcards.run)}/manifest.json"
+    """The manifest of the transfer batch a run belongs to."""
+    return f"work/batches/{PLAN.runs[wildcards.run]['batch']}/manifest.json"
+
+
+def get_upscale_metas(wildcards):
+    """run.json of every run of an upscale batch (prompt, ids, output path)."""
+    return [f"results/{key}/run.json" for key in PLAN.upscales[wildcards.batch]]
+
+
+def get_upscale_settings(wildcards):
+    """Control weight, steps and host of an upscale batch."""
+    run = PLAN.runs[PLAN.upscales[wildcards.batch][0]]
+    return {
+        "weight": run["upscale"]["weight"],
+        "num_steps": config["upscale"]["num_steps"],
+        "host": run["host"],
+    }
+
+
+def get_upscale_manifest(wildcards):
+    """The manifest of the upscale batch a run belongs to."""
+    return f"work/upscale/{PLAN.runs[wildcards.run]['upscale_batch']}/manifest.json"
+
+
+def get_enhance_spec(wildcards):
+    """Name, host, prompt and base run of a spec whose prompt gets enhanced."""
+    spec = PLAN.specs[wildcards.spec]
+    run = transfer_view(PLAN.runs[spec["runs"][0]])
+    return {"name": spec["name"], "host": spec["host"], "prompt": run["prompt"], "run": run}
+
+
+def get_enhance_context(wildcards):
+    """The video that gives the prompt upsampler context: color, else the first control video."""
+    run = PLAN.runs[PLAN.specs[wildcards.spec]["runs"][0]]
+    return run["inputs"].get("color") or next(iter(nvidia.run_files(run).values()))

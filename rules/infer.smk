@@ -1,36 +1,16 @@
-# Runs that share a model load -> one batch job on the GPU host -> per-run results.
-
-
-# The batch's NVIDIA files (spec.json, batch.jsonl) and job.json (what to upload, where to run).
-rule cosmos_batch:
-    input:
-        runs=get_batch_run_jsons,
-    output:
-        job="work/batches/{batch}/job.json",
-        spec="work/batches/{batch}/spec.json",
-        jsonl="work/batches/{batch}/batch.jsonl",
-    log:
-        "logs/batch/{batch}.log",
-    localrule: True
-    conda:
-        "../environment.yml"
-    run:
-        batch_rule(wildcards.batch, input, output)
-
-
-# Upload (content-addressed, once per host), start or adopt the job, follow its log, download verified.
+# Any GPU job (transfer batch, 4K upscale batch, prompt enhancement): upload its files
+# (content-addressed, once per host), start it or adopt it if it already runs, follow its log,
+# download its outputs verified.
 rule cosmos_infer:
     input:
-        job="work/batches/{batch}/job.json",
-        spec="work/batches/{batch}/spec.json",
-        jsonl="work/batches/{batch}/batch.jsonl",
-        videos=get_batch_videos,
+        job="work/{stage}/{batch}/job.json",
+        videos=get_job_videos,
     output:
-        manifest="work/batches/{batch}/manifest.json",
+        manifest="work/{stage}/{batch}/manifest.json",
     log:
-        "logs/infer/{batch}.log",
+        "logs/infer/{stage}/{batch}.log",
     benchmark:
-        "benchmarks/infer/{batch}.tsv"
+        "benchmarks/infer/{stage}/{batch}.tsv"
     conda:
         "../environment.yml"
     shell:
@@ -51,5 +31,5 @@ rule cosmos_split:
     conda:
         "../environment.yml"
     shell:
-        "python -m cosmos_steps split --run {wildcards.run:q} --manifest {input.manifest}"
-        " --run-json {input.run} --video {output.video} --log {log}"
+        "python -m cosmos_steps split transfer --run {wildcards.run:q} --manifest {input.manifest}"
+        " --run-json {input.run} --out {output.video} --log {log}"

@@ -15,3 +15,20 @@ rule cosmos_jobspec:
         run=get_run,
     run:
         jobspec_rule(params.run, output, input, config)
+
+
+# Runs that share a model load -> the batch's NVIDIA spec.json + batch.jsonl and job.json.
+rule cosmos_transfer_job:
+    input:
+        runs=get_batch_run_jsons,
+    output:
+        job="work/batches/{batch}/job.json",
+        spec="work/batches/{batch}/spec.json",
+        jsonl="work/batches/{batch}/batch.jsonl",
+    log:
+        "logs/transfer_job/{batch}.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    run:
+        transfer_job_rule(wildcards.batch, input, output)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_steps import nvidia
-from cosmos_steps.steps.batch import write_batch
+from cosmos_steps.steps.jobs import transfer_job
 from cosmos_steps.files import write_json
 
 PARAMS = {
@@ -123,14 +123,14 @@ def test_batch_files_on_disk(tmp_path: Path) -> None:
         write_json(path, run)
         paths.append(path)
     job, spec, jsonl = tmp_path / "job.json", tmp_path / "spec.json", tmp_path / "batch.jsonl"
-    write_batch("s-1234", paths, job, spec, jsonl)
+    transfer_job("s-1234", paths, job, spec, jsonl)
     text = jsonl.read_text(encoding="utf-8")
     assert text.endswith("}\n") and "\n\n" not in text and "\r" not in text
     lines = [json.loads(line) for line in text.splitlines()]
     assert [line["prompt"] for line in lines] == ["uno", "dos ✓"]
     description = json.loads(job.read_text())
     assert description["task"] == "transfer_batch"
-    assert [line["video"] for line in description["lines"]] == [
+    assert [line["output"] for line in description["lines"]] == [
         "video_0/output.mp4",
         "video_1/output.mp4",
     ]
@@ -141,10 +141,10 @@ def test_batch_files_on_disk(tmp_path: Path) -> None:
 def test_batch_of_one_uses_single_mode(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     write_json(path, make_run())
-    write_batch("s-1", [path], tmp_path / "job.json", tmp_path / "spec.json", tmp_path / "b.jsonl")
+    transfer_job("s-1", [path], tmp_path / "job.json", tmp_path / "spec.json", tmp_path / "b.jsonl")
     job = json.loads((tmp_path / "job.json").read_text())
     spec = json.loads((tmp_path / "spec.json").read_text())
-    assert job["task"] == "transfer" and job["lines"][0]["video"] == "output.mp4"
+    assert job["task"] == "transfer" and job["lines"][0]["output"] == "output.mp4"
     assert spec["prompt"] == "a prompt"
 
 

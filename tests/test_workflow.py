@@ -58,7 +58,7 @@ def test_dry_run_plans_the_dag(tmp_path: Path) -> None:
     done = snakemake(root, "-n")
     assert done.returncode == 0, done.stderr
     assert job_counts(done.stdout + done.stderr) == {
-        "all": 1, "cosmos_batch": 3, "cosmos_infer": 3, "cosmos_jobspec": 5, "cosmos_split": 5,
+        "all": 1, "cosmos_transfer_job": 3, "cosmos_infer": 3, "cosmos_jobspec": 5, "cosmos_split": 5,
     }  # fmt: skip
     assert not (root / "cosmos.db").exists()  # nothing written at parse time
 
@@ -115,7 +115,7 @@ def test_editing_a_prompt_reruns_only_that_spec_and_deleting_a_result_only_that_
     counts = job_counts(planned.stdout + planned.stderr)
     assert counts == {
         "all": 1,
-        "cosmos_batch": 2,
+        "cosmos_transfer_job": 2,
         "cosmos_infer": 2,
         "cosmos_jobspec": 4,
         "cosmos_split": 4,
@@ -154,7 +154,7 @@ def test_model_failure_is_classified_and_recorded(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", {"meadow": MEADOW}, config)
     done = snakemake(root)
     assert done.returncode != 0
-    log = next((root / "logs/infer").glob("*.log")).read_text().strip().splitlines()
+    log = next((root / "logs/infer/batches").glob("*.log")).read_text().strip().splitlines()
     assert log[-1].split("] ", 1)[1].startswith("ERROR: no run of batch meadow-")
     assert "CUDA out of memory" in log[-1]
     rows = query(root, "SELECT status, error_kind, error, log_tail FROM runs")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from cosmos_steps import config, schemas, specs
@@ -22,10 +21,7 @@ def validate(args: argparse.Namespace) -> int:
         settings = config.load(args.config)
         plan = specs.load_plan(settings, Path("."))
     except schemas.ValidationFailed as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{count} problem{'s' * (count != 1)} found", file=sys.stderr)
+        schemas.report(exc.problems, "fix them before running the pipeline")
         return 1
     print(f"ok: {len(plan.specs)} specs, {len(plan.runs)} runs in {len(plan.batches)} batches")
     return 0

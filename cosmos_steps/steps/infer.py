@@ -144,17 +144,23 @@ def summarise_lines(
     """Per line: ok or failed (with the reason), frames, GPU-seconds apportioned by frames."""
     lines = []
     for line in job["lines"]:
-        present = line["video"] in entries
+        present = line["output"] in entries
         entry = {**line, "run_id": run_ids[line["line"]], "status": "ok" if present else "failed"}
-        entry["frames"] = video_frames(out_dir / line["video"], ffmpeg) if present else 0
+        video = present and line["output"].endswith(".mp4")
+        entry["frames"] = video_frames(out_dir / line["output"], ffmpeg) if video else 0
         if not present:
             entry["error"] = failure or (
-                f"no output: {line['video']} was not written by the model (see the job log)"
+                f"no output: {line['output']} was not written by the model (see the job log)"
             )
         lines.append(entry)
-    total_frames = sum(entry["frames"] for entry in lines) or 1
+    ok = [entry for entry in lines if entry["status"] == "ok"]
+    total_frames = sum(entry["frames"] for entry in ok)
     for entry in lines:
-        entry["gpu_seconds"] = round(gpu_seconds * entry["frames"] / total_frames, 3)
+        if entry["status"] != "ok":
+            share = 0.0
+        else:
+            share = entry["frames"] / total_frames if total_frames else 1 / len(ok)
+        entry["gpu_seconds"] = round(gpu_seconds * share, 3)
         entry["cost"] = round(entry["gpu_seconds"] / 3600 * price, 6) if price is not None else None
     return lines
 
