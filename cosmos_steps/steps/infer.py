@@ -210,6 +210,7 @@ class BatchJob:
         self.files = {name: Path(path) for name, path in job["files"].items()}
         self.files["job.sh"] = GPU_SCRIPTS / "job.sh"
         self.files["task.sh"] = GPU_SCRIPTS / TASK_SCRIPTS[job["task"]]
+        self.files["lib.sh"] = GPU_SCRIPTS / "lib.sh"
         cosmos_dir = session.cosmos_dir()
         self.shas = {name: sha256_file(path) for name, path in self.files.items()}
         self.job_id, existing = choose_job_id(
