@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -30,3 +30,17 @@ def fresh_sshd() -> Iterator[LoopbackSSHD]:
     server = _start_sshd()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def sshd_factory() -> Iterator[Callable[[], LoopbackSSHD]]:
+    """Start as many extra loopback servers ("hosts") as a test needs; all stop at its end."""
+    servers: list[LoopbackSSHD] = []
+
+    def start() -> LoopbackSSHD:
+        servers.append(_start_sshd())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
