@@ -10,6 +10,7 @@ Runtimes:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -161,6 +162,40 @@ class Host:
             return []
         args = ["--container", self.container_name(job_id)]
         return [*args, "--sudo"] if self.conf["docker"].get("sudo") else args
+
+
+HOME_PATHS = (
+    ("root",),
+    ("cosmos_dir",),
+    ("checkpoint_dir",),
+    ("env_prefix",),
+    ("docker", "hf_cache"),
+    ("apptainer", "image"),
+)
+"""Host settings that may start with `~` (the remote user's home, resolved on the host)."""
+
+
+def needs_home(conf: dict[str, Any]) -> bool:
+    """Does any path setting of a host start with `~`?"""
+    return any(str(_get(conf, keys) or "").startswith("~") for keys in HOME_PATHS)
+
+
+def expand_home(conf: dict[str, Any], home: str) -> dict[str, Any]:
+    """A copy of a host's settings with `~` replaced by the remote home folder."""
+    out = copy.deepcopy(conf)
+    for keys in HOME_PATHS:
+        value = _get(out, keys)
+        if isinstance(value, str) and value.startswith("~"):
+            _get(out, keys[:-1])[keys[-1]] = home.rstrip("/") + value[1:]
+    return out
+
+
+def _get(conf: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(conf, dict):
+            return None
+        conf = conf.get(key)
+    return conf
 
 
 def get_host(config: dict[str, Any], name: str) -> Host:

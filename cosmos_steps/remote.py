@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cosmos_steps import PROJECT_DIR, simulator
-from cosmos_steps.hosts import Host
+from cosmos_steps.classify import classify
+from cosmos_steps.hosts import Host, expand_home, needs_home
 from cosmos_steps.transport import ProgressFn, Transport, TransportError
 
 GPU_SCRIPTS = PROJECT_DIR / "gpu_scripts"
@@ -33,6 +34,8 @@ TASK_SCRIPTS = {
 }
 ENDED = ("finished", "cancelled", "dead", "launch_failed")
 DOWNLOAD_ATTEMPTS = 3
+LAUNCH_FAILED = 3
+"""jobctl.sh start's exit code when the launch command (e.g. docker run) fails."""
 _LINK_SCRIPT = (
     'job="$1"; blobs="$2"; shift 2; '
     'while [ $# -gt 0 ]; do mkdir -p "$job/$(dirname "$1")"; '
@@ -87,20 +90,17 @@ class HostSession:
     """A connected host: the blob store, jobctl.sh and (for runtime simulate) the simulator."""
 
     def __init__(self, host: Host, say: Callable[[str], None], progress: Callable[..., ProgressFn]):
-        self.host = host
         self.say = say
         self.progress = progress
         self.transport: Transport = host.connect()
-        self.root = self._resolve_home(host.root)
+        if host.conf["transport"] == "ssh" and needs_home(host.conf):
+            home = self.transport.check(["printenv", "HOME"]).text.strip()
+            host = Host(host.name, expand_home(host.conf, home))
+        self.host = host
+        self.root = host.root
         self.blobs = f"{self.root}/blobs"
         self.uploaded_bytes = 0
         self._jobctl: str | None = None
-
-    def _resolve_home(self, path: str) -> str:
-        if not path.startswith("~"):
-            return path
-        home = self.transport.check(["printenv", "HOME"]).text.strip()
-        return home + path[1:]
 
     def close(self) -> None:
         self.transport.close()
@@ -139,12 +139,16 @@ class HostSession:
         self.transport.check(["mv", "-f", temp, self.blob_path(sha)])
         self.uploaded_bytes += size
 
-    def jobctl(self, *args: str) -> str:
-        """Run gpu_scripts/jobctl.sh on the host (uploaded once, content-addressed)."""
+    def jobctl_argv(self, *args: str) -> list[str]:
+        """The command running gpu_scripts/jobctl.sh on the host (uploaded once, content-addressed)."""
         if self._jobctl is None:
             sha = self.ensure_blobs({"jobctl.sh": GPU_SCRIPTS / "jobctl.sh"})["jobctl.sh"]
             self._jobctl = self.blob_path(sha)
-        return self.transport.check(["bash", self._jobctl, *args]).text
+        return ["bash", self._jobctl, *args]
+
+    def jobctl(self, *args: str) -> str:
+        """Run jobctl.sh; its stdout (TransportError if it fails)."""
+        return self.transport.check(self.jobctl_argv(*args)).text
 
     def cosmos_dir(self) -> str:
         """The cosmos-transfer1 checkout jobs use (the uploaded simulator tree for simulate)."""
@@ -189,10 +193,18 @@ class RemoteJob:
         on_upload()
         shas = self.session.ensure_blobs(files)
         self.session.link(self.dir, shas)
-        answer = self.session.jobctl(
-            "start", self.dir, *self.host.launch(self.dir, self.job_id, self.labels)
-        )
-        if answer.strip() == "exists":
+        launch = self.host.launch(self.dir, self.job_id, self.labels)
+        started = self.session.transport.run(self.session.jobctl_argv("start", self.dir, *launch))
+        if started.returncode == LAUNCH_FAILED:
+            kind, reason = classify(None, started.stderr.decode("utf-8", "replace"))
+            raise JobError(
+                "container" if kind == "unknown" else kind, f"could not start the job: {reason}"
+            )
+        if started.returncode != 0:
+            raise JobError(
+                "unreachable", f"jobctl start failed: {started.stderr.decode(errors='replace')}"
+            )
+        if started.text.strip() == "exists":
             self.session.say(f"job {self.job_id} was started by another process: adopting it")
             return True
         self.session.say(f"started job {self.job_id} on {self.host.name} ({self.host.runtime})")

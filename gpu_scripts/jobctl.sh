@@ -63,20 +63,23 @@ case "$action" in
     echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
     beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at")
     echo "heartbeat_age=$((now - beat))"
-    for name in started_at finished_at exit_code; do
-      [[ -f "$state/$name" ]] && echo "$name=$(cat "$state/$name")"
-    done
+    # Liveness first, files second: a job that ends in between has written exit_code already.
+    running=false
+    if alive; then running=true; fi
     if [[ -f "$state/cancelled" ]]; then
       echo state=cancelled
     elif [[ -f "$state/exit_code" ]]; then
       echo state=finished
     elif [[ -f "$state/launch_failed" ]]; then
       echo state=launch_failed
-    elif alive; then
+    elif $running; then
       echo state=running
     else
       echo state=dead
     fi
+    for name in started_at finished_at exit_code; do
+      if [[ -f "$state/$name" ]]; then echo "$name=$(cat "$state/$name")"; fi
+    done
     ;;
   cancel)
     parse_options "$@"

@@ -9,9 +9,9 @@ import pytest
 from tests.sshd import LoopbackSSHD, SSHDUnavailable
 
 
-def _start_sshd() -> LoopbackSSHD:
+def _start_sshd(extra_config: str = "") -> LoopbackSSHD:
     try:
-        return LoopbackSSHD().start()
+        return LoopbackSSHD(extra_config).start()
     except SSHDUnavailable as exc:
         pytest.skip(f"loopback OpenSSH server unavailable: {exc}")
 
@@ -37,8 +37,9 @@ def sshd_factory() -> Iterator[Callable[[], LoopbackSSHD]]:
     """Start as many extra loopback servers ("hosts") as a test needs; all stop at its end."""
     servers: list[LoopbackSSHD] = []
 
-    def start() -> LoopbackSSHD:
-        servers.append(_start_sshd())
+    def start(extra_config: str = "") -> LoopbackSSHD:
+        """extra_config: more sshd_config lines, e.g. `SetEnv PATH=...` for the sessions."""
+        servers.append(_start_sshd(extra_config))
         return servers[-1]
 
     yield start

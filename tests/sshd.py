@@ -31,7 +31,7 @@ class SSHDUnavailable(RuntimeError):
 class LoopbackSSHD:
     """One OpenSSH server on 127.0.0.1 at a free port, started as `sshd -D` and stopped by PID."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
         if not SSHD.exists() or shutil.which("ssh-keygen") is None:
             raise SSHDUnavailable(
                 f"{SSHD} or ssh-keygen is not installed (apt install openssh-server)"
@@ -45,6 +45,7 @@ class LoopbackSSHD:
         self.client_key = self.dir / "client_key"
         self.known_hosts = self.dir / "known_hosts"
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_config = extra_config
 
     @property
     def log(self) -> str:
@@ -154,7 +155,7 @@ class LoopbackSSHD:
             "Subsystem sftp internal-sftp\n"
             "MaxStartups 100\n"
             "MaxSessions 100\n"
-            "LogLevel VERBOSE\n"
+            "LogLevel VERBOSE\n" + self.extra_config
         )
 
     def _start_listener(self) -> None:

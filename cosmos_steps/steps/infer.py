@@ -20,6 +20,7 @@ from cosmos_steps.config import for_step
 from cosmos_steps.files import read_json, write_json, write_text
 from cosmos_steps.hosts import Host, get_host
 from cosmos_steps.progress import Reporter
+from cosmos_steps.transport import TransportError
 from cosmos_steps.remote import (
     GPU_SCRIPTS,
     TASK_SCRIPTS,
@@ -165,6 +166,13 @@ def summarise_lines(
     return lines
 
 
+def as_job_error(exc: Exception) -> JobError:
+    """Transport failures (host unreachable, host key refused) as job errors."""
+    if isinstance(exc, JobError):
+        return exc
+    return JobError("unreachable", str(exc))
+
+
 def infer(job_path: Path, manifest_path: Path, log_path: Path, config: dict | None = None) -> int:
     """Run a batch job end to end; write manifest.json; return the process exit code."""
     config = config or for_step()
@@ -177,9 +185,9 @@ def infer(job_path: Path, manifest_path: Path, log_path: Path, config: dict | No
         for note in job["notes"]:
             reporter.say(f"note: {note}")
         session = HostSession(host, reporter.say, reporter.transfer)
-        return BatchJob(job, job_path, config, host, session, database, reporter).run(manifest_path)
-    except JobError as exc:
-        reporter.say(f"ERROR: {exc.reason}")
+        return BatchJob(job, job_path, config, session, database, reporter).run(manifest_path)
+    except (JobError, TransportError) as exc:
+        reporter.say(f"ERROR: {as_job_error(exc).reason}")
         return 1
     finally:
         if session is not None:
@@ -195,14 +203,13 @@ class BatchJob:
         job: dict[str, Any],
         job_path: Path,
         config: dict[str, Any],
-        host: Host,
         session: HostSession,
         database: Any,
         reporter: Reporter,
     ):
         self.job = job
         self.config = config
-        self.host = host
+        self.host = host = session.host
         self.session = session
         self.database = database
         self.reporter = reporter
@@ -239,12 +246,13 @@ class BatchJob:
             reconnect = float(self.host.conf.get("reconnect_seconds", RECONNECT_SECONDS))
             status = self.remote.follow(self.tail, reconnect)
             return self.collect(status, adopted, manifest_path, started)
-        except JobError as exc:
+        except (JobError, TransportError) as problem:
+            exc = as_job_error(problem)
             exc.log_tail = exc.log_tail or self.tail.text()
             db.set_batch_status(self.database, self.job_id, "failed", exc.reason, error=exc.reason)
             db.set_status(self.database, self.run_ids.values(), "failed", exc.reason,
                           error=exc.reason, error_kind=exc.kind, log_tail=exc.log_tail)  # fmt: skip
-            raise
+            raise exc from problem
 
     def ended_badly(self, status: dict[str, str]) -> JobError | None:
         """A JobError for jobs that ended without running to an exit code."""
