@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cosmos_steps.ffmpeg import run_ffmpeg
+from cosmos_steps.ffmpeg import FfmpegError, run_ffmpeg
 from cosmos_steps.frames import (
     ALIASES,
     MODALITIES,
@@ -231,7 +231,7 @@ def measure_depth_range(
     lows = re.findall(r"signalstats\.YMIN=(\d+)", proc.stdout)
     highs = re.findall(r"signalstats\.YMAX=(\d+)", proc.stdout)
     if len(lows) != len(frames) or len(highs) != len(frames):
-        raise RuntimeError(f"depth statistics covered {len(lows)} of {len(frames)} frames")
+        raise FfmpegError(f"depth statistics covered {len(lows)} of {len(frames)} frames")
     return min(map(int, lows)), max(map(int, highs))
 
 
