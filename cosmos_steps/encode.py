@@ -202,11 +202,11 @@ def video_filter(info: ModalityInfo, depth_range: Iterable[int] | None = None) -
         steps += ["format=gray16le", f"lut=c0='clip(round((val-{low})*{scale}),0,255)*257'"]
         steps += ["format=gray"]
     flags = "neighbor" if info.modality == "segmentation" else "bicubic"
-    pad_w, pad_h = info.width % 2, info.height % 2
-    if pad_w or pad_h:
-        steps += [_TO_YUV.format(flags="bicubic"), "format=yuv444p"]
-        steps += [f"pad={info.width + pad_w}:{info.height + pad_h}:0:0"]
-        steps += [f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear"]
+    width, height = _even_size(info)
+    if (width, height) != (info.width, info.height):
+        steps += [_TO_YUV.format(flags="bicubic"), "format=yuv444p", f"pad={width}:{height}:0:0"]
+        right, bottom = width - info.width, height - info.height
+        steps += [f"fillborders=right={right}:bottom={bottom}:mode=smear"]
         steps += [f"scale=flags={flags}"]
     else:
         steps += [_TO_YUV.format(flags=flags)]
