@@ -2,7 +2,10 @@
 
 Writes are short `BEGIN IMMEDIATE` transactions retried while another process holds the lock,
 so concurrent Snakemake jobs (and cluster jobs on a shared filesystem) never fail with
-"database is locked". WAL is used on local disks; `journal_mode: delete` is for NFS.
+"database is locked". WAL is used on local disks only: it keeps its index in shared memory, which
+processes on different machines cannot share, so on NFS (a cluster's shared filesystem)
+`journal_mode: delete` (or truncate) is configured and used as is, never switched to WAL, with
+synchronous=FULL (NORMAL is only crash-safe in WAL mode). See docs/slurm.md.
 Nothing here is called at Snakefile parse time.
 """
 
@@ -29,6 +32,8 @@ STATUSES = ("pending", "uploading", "running", "downloading", "completed", "fail
 ACTIVE_STATUSES = ("pending", "uploading", "running", "downloading")
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 MODEL_TYPES = ("transfer", "upscale", "enhance")
+SYNCHRONOUS = {"wal": "NORMAL", "delete": "FULL", "truncate": "FULL"}
+"""PRAGMA synchronous per journal mode: durable commits without WAL, fewer fsyncs with it."""
 
 _TABLES: dict[str, dict[str, Any]] = {
     "prompts": {
@@ -158,7 +163,7 @@ def connect(path: str | Path, journal_mode: str = "wal") -> sqlite_utils.Databas
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     db = sqlite_utils.Database(conn)
     _retry_locked(lambda: _set_journal_mode(conn, journal_mode))
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[journal_mode]}")
     if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         with transaction(db):
             _create_schema(db)
@@ -166,9 +171,16 @@ def connect(path: str | Path, journal_mode: str = "wal") -> sqlite_utils.Databas
 
 
 def _set_journal_mode(conn: sqlite3.Connection, journal_mode: str) -> None:
+    """Switch to the configured journal mode (a no-op read when the file already uses it)."""
     current = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if current != journal_mode:
-        conn.execute(f"PRAGMA journal_mode={journal_mode}")
+    if current == journal_mode:
+        return
+    got = conn.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()[0]
+    if got != journal_mode:
+        raise sqlite3.OperationalError(
+            f"journal_mode stayed {got}, not {journal_mode}: is the database on a filesystem "
+            "without shared-memory or locking support?"
+        )
 
 
 def _create_schema(db: sqlite_utils.Database) -> None:

@@ -6,6 +6,10 @@ Runtimes:
 - apptainer: `apptainer exec --nv --bind ...` under setsid;
 - none:      the job script under setsid, with an optional Python env first on PATH;
 - simulate:  like none, with NVIDIA's entry points replaced by cosmos_steps/simulator.
+
+GPUs: a host's `gpus` from config.yaml, except for a `transport: local` host inside a SLURM job
+(the inference rule running on a cluster's GPU node), which uses exactly the GPUs SLURM allocated
+to the job (CUDA_VISIBLE_DEVICES).
 """
 
 from __future__ import annotations
@@ -15,12 +19,23 @@ import dataclasses
 import hashlib
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from cosmos_steps.transport import LocalTransport, Transport
 
 LABEL = "cosmos-workflow"
 """Docker label key prefix marking containers of this project."""
+SLURM_NO_GPU = "NoDevFiles"
+"""What SLURM puts in CUDA_VISIBLE_DEVICES when the allocated GRES has no device files."""
+
+
+def slurm_gpus(environ: Mapping[str, str]) -> list[str]:
+    """GPU ids SLURM allocated to the job this process runs in ([] outside a SLURM job)."""
+    if not environ.get("SLURM_JOB_ID"):
+        return []
+    visible = environ.get("CUDA_VISIBLE_DEVICES", "")
+    return [] if visible == SLURM_NO_GPU else [gpu for gpu in visible.split(",") if gpu]
 
 
 @dataclasses.dataclass
@@ -42,13 +57,38 @@ class Host:
         return root.rstrip("/")
 
     @property
-    def gpu_ids(self) -> list[int]:
+    def configured_gpu_ids(self) -> list[str]:
+        """GPU ids from `gpus` in config.yaml (a count means 0..count-1)."""
         gpus = self.conf.get("gpus", 1)
-        return list(gpus) if isinstance(gpus, list) else list(range(gpus))
+        return [str(gpu) for gpu in (gpus if isinstance(gpus, list) else range(gpus))]
+
+    @property
+    def allocated_gpu_ids(self) -> list[str]:
+        """For a local host inside a SLURM job, the GPUs of that job; else []."""
+        return slurm_gpus(os.environ) if self.conf["transport"] == "local" else []
+
+    @property
+    def gpu_ids(self) -> list[str]:
+        """The GPU ids a job uses, as CUDA_VISIBLE_DEVICES spells them."""
+        return self.allocated_gpu_ids or self.configured_gpu_ids
 
     @property
     def num_gpus(self) -> int:
         return len(self.gpu_ids)
+
+    def allocation_note(self) -> str | None:
+        """A log line saying that the GPUs come from a SLURM allocation (None when they do not)."""
+        allocated = self.allocated_gpu_ids
+        if not allocated:
+            return None
+        note = f"SLURM job {os.environ['SLURM_JOB_ID']}: using its GPUs {','.join(allocated)}"
+        wanted = len(self.configured_gpu_ids)
+        if wanted != len(allocated):
+            note += (
+                f" ({len(allocated)}, while config.yaml asks for {wanted}: request {wanted} in the"
+                " SLURM profile's set-resources for cosmos_infer)"
+            )
+        return note
 
     def connect(self) -> Transport:
         """A transport to this host (SSH connects lazily, on first use)."""
@@ -80,7 +120,7 @@ class Host:
             "COSMOS_DIR": cosmos_dir,
             "CHECKPOINT_DIR": self.conf.get("checkpoint_dir", f"{self.root}/checkpoints"),
             "NUM_GPUS": str(1 if task == "enhance" else self.num_gpus),
-            "CUDA_VISIBLE_DEVICES": ",".join(map(str, self.gpu_ids)),
+            "CUDA_VISIBLE_DEVICES": ",".join(self.gpu_ids),
             "MASTER_PORT": str(29500 + int(hashlib.sha256(job_id.encode()).hexdigest(), 16) % 2000),
             "OFFLOAD_FLAGS": " ".join(self.offload_flags(task)),
             "TOKENIZERS_PARALLELISM": "false",
@@ -127,7 +167,7 @@ class Host:
     def docker_run(self, job_dir: str, job_id: str, labels: dict[str, str]) -> list[str]:
         """The exact `docker run` command of a job."""
         docker = self.conf["docker"]
-        gpus = docker.get("gpus") or ("device=" + ",".join(map(str, self.gpu_ids)))
+        gpus = docker.get("gpus") or ("device=" + ",".join(self.gpu_ids))
         argv = [*self.docker_command(), "run", "-d", "--rm", "--name", self.container_name(job_id)]
         for key, value in sorted({"job": job_id, **labels}.items()):
             argv += ["--label", f"{LABEL}.{key}={value}"]

@@ -1,19 +1,22 @@
 """Run specs: discovery, validation, sweep expansion into runs, and batch assignment.
 
 Called by rules/common.smk at parse time, so it only reads the spec files and lists folders:
-no video is opened, nothing is written.
+no video is opened, nothing is written. That parse runs again in every cluster job, so the cost
+per run stays small: each run starts from an unpickled copy of its spec (not a deep copy), and
+each input file is checked once per spec, not once per run (bench/parse_bench.py measures it).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
+import pickle
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cosmos_steps import nvidia, schemas
@@ -127,7 +130,8 @@ def load_spec(
     if problems:
         raise schemas.ValidationFailed(problems)
     spec_runs = expand(base, raw.get("sweep", {}))
-    problems = [p for run in spec_runs for p in check_run(run, where, project)]
+    is_file = functools.cache(lambda path: (project / path).is_file())
+    problems = [p for run in spec_runs for p in check_run(run, where, is_file)]
     if problems:
         raise schemas.ValidationFailed(sorted(set(problems), key=problems.index))
     summary = {
@@ -286,13 +290,14 @@ def check_sweep(sweep: dict[str, list[Any]], base: dict[str, Any], where: str) -
 def expand(base: dict[str, Any], sweep: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The runs of a spec: the cartesian product of its sweep axes (one run when there is none)."""
     labels = axis_labels(sweep)
+    template = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL)
     if not labels:
-        return [finish(copy.deepcopy(base), base["spec"], {})]
+        return [finish(pickle.loads(template), base["spec"], {})]
     runs = []
     seen: dict[str, int] = {}
     indexed = [list(enumerate(sweep[path])) for _, path in labels]
     for combo in itertools.product(*indexed):
-        run = copy.deepcopy(base)
+        run = pickle.loads(template)
         point = {}
         parts = []
         for (label, path), (index, value) in zip(labels, combo, strict=True):
@@ -331,14 +336,17 @@ def finish(run: dict[str, Any], key: str, point: dict[str, Any]) -> dict[str, An
     return run
 
 
-def check_run(run: dict[str, Any], where: str, project: Path) -> list[str]:
-    """Problems that only show once a run is fully resolved (missing files, impossible controls)."""
+def check_run(run: dict[str, Any], where: str, is_file: Callable[[str], bool]) -> list[str]:
+    """Problems that only show once a run is fully resolved (missing files, impossible controls).
+
+    `is_file` tells whether a path of the project is a file (cached by the caller).
+    """
     problems = []
     if not run["controls"]:
         problems.append(f"{where}: controls: run {run['key']} has no control with a weight above 0")
 
     def missing(path: str) -> bool:
-        return not path.startswith("work/controls/") and not (project / path).is_file()
+        return not path.startswith("work/controls/") and not is_file(path)
 
     for role, path in run["inputs"].items():
         if missing(path):

@@ -25,6 +25,7 @@ rule cosmos_enhance:
         prompt="work/prompts/{spec}.txt",
     log:
         "logs/enhance/{spec}.log",
+    localrule: True
     conda:
         "../environment.yml"
     shell:

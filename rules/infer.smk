@@ -1,6 +1,7 @@
 # Any GPU job (transfer batch, 4K upscale batch, prompt enhancement): upload its files
 # (content-addressed, once per host), start it or adopt it if it already runs, follow its log,
-# download its outputs verified.
+# download its outputs verified. The only rule that is not local: with profiles/slurm it is the
+# one submitted to SLURM, with the GPUs that profile's set-resources requests (docs/slurm.md).
 rule cosmos_infer:
     input:
         job="work/{stage}/{batch}/job.json",
@@ -28,6 +29,7 @@ rule cosmos_split:
         meta="results/{run}/run.json",
     log:
         "logs/split/{run}.log",
+    localrule: True
     conda:
         "../environment.yml"
     shell:

@@ -25,6 +25,7 @@ rule cosmos_upscale:
         video="results/{run}/output_4k.mp4",
     log:
         "logs/upscale/{run}.log",
+    localrule: True
     conda:
         "../environment.yml"
     shell:

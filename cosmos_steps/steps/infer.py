@@ -182,7 +182,7 @@ def infer(job_path: Path, manifest_path: Path, log_path: Path, config: dict | No
     try:
         database = db.connect(config["database"], config["journal_mode"])
         host = get_host(config, job["host"])
-        for note in job["notes"]:
+        for note in filter(None, [*job["notes"], host.allocation_note()]):
             reporter.say(f"note: {note}")
         session = HostSession(host, reporter.say, reporter.transfer)
         return BatchJob(job, job_path, config, session, database, reporter).run(manifest_path)
