@@ -5,18 +5,22 @@
 #   jobctl.sh status JOB_DIR [--container NAME] [--sudo]   key=value lines (state, exit_code, ...)
 #   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
 #   jobctl.sh remove JOB_DIR                  delete a finished job folder
+#   jobctl.sh list JOBS_DIR [--container-prefix P] [--sudo]   "job<TAB>state<TAB>heartbeat_age"
+#                                             per job (container of a job = P + job id)
 set -euo pipefail
 action=$1
 job_dir=$2
 shift 2
 state="$job_dir/state"
 container=""
+container_prefix=""
 docker=(docker)
 
 parse_options() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --container) container=$2; shift 2 ;;
+      --container-prefix) container_prefix=$2; shift 2 ;;
       --sudo) docker=(sudo -n docker); shift ;;
       *) echo "jobctl: unknown option $1" >&2; exit 2 ;;
     esac
@@ -31,6 +35,26 @@ alive() { # is the job's process (or container) still there?
   else
     [[ -f "$state/launcher_pid" ]] && kill -0 "$(cat "$state/launcher_pid")" 2> /dev/null
   fi
+}
+
+state_of() { # cancelled, finished, launch_failed, running or dead
+  if [[ -f "$state/cancelled" ]]; then
+    echo cancelled
+  elif [[ -f "$state/exit_code" ]]; then
+    echo finished
+  elif [[ -f "$state/launch_failed" ]]; then
+    echo launch_failed
+  elif alive; then
+    echo running
+  else
+    echo dead
+  fi
+}
+
+heartbeat_age() { # seconds since the job's last heartbeat (or its launch)
+  local beat
+  beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at" 2> /dev/null || echo "$now")
+  echo $((now - beat))
 }
 
 case "$action" in
@@ -61,22 +85,22 @@ case "$action" in
       exit 0
     fi
     echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
-    beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at")
-    echo "heartbeat_age=$((now - beat))"
+    echo "heartbeat_age=$(heartbeat_age)"
     for name in started_at finished_at exit_code; do
       [[ -f "$state/$name" ]] && echo "$name=$(cat "$state/$name")"
     done
-    if [[ -f "$state/cancelled" ]]; then
-      echo state=cancelled
-    elif [[ -f "$state/exit_code" ]]; then
-      echo state=finished
-    elif [[ -f "$state/launch_failed" ]]; then
-      echo state=launch_failed
-    elif alive; then
-      echo state=running
-    else
-      echo state=dead
-    fi
+    echo "state=$(state_of)"
+    ;;
+  list)
+    parse_options "$@"
+    now=$(date +%s)
+    for dir in "$job_dir"/*/; do
+      state="${dir%/}/state"
+      [[ -d "$state/launch" ]] || continue
+      job=$(basename "$dir")
+      [[ -n "$container_prefix" ]] && container="$container_prefix$job"
+      printf '%s\t%s\t%s\n' "$job" "$(state_of)" "$(heartbeat_age)"
+    done
     ;;
   cancel)
     parse_options "$@"

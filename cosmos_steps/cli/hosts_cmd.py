@@ -1,0 +1,154 @@
+"""`cosmos status [HOST]`, `cosmos status --stream RUN|BATCH`, `cosmos cancel RUN|BATCH`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from cosmos_steps import api
+from cosmos_steps.cli.common import add_json_flag, open_project, plural
+from cosmos_steps.cli.output import Fields, Section, Styled, Table, number, print_json, render
+from cosmos_steps.errors import CosmosError
+
+UNREACHABLE_EXIT = 2
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    status = commands.add_parser(
+        "status",
+        help="hosts: reachable, runtime, GPUs, jobs, orphans and zombies (or --stream a job's log)",
+    )
+    status.add_argument(
+        "target", nargs="?", metavar="HOST | RUN | BATCH", help="one host (with --stream: a job)"
+    )
+    status.add_argument(
+        "--stream", action="store_true", help="follow the job's log live until it ends"
+    )
+    status.add_argument("--timeout", type=float, default=30.0, help="seconds per host (30)")
+    add_json_flag(status)
+    status.set_defaults(handler=show_status)
+
+    cancel = commands.add_parser("cancel", help="stop a batch job on its host, mark runs cancelled")
+    cancel.add_argument("target", metavar="RUN|BATCH", help="run or batch: id, prefix, key or name")
+    add_json_flag(cancel)
+    cancel.set_defaults(handler=cancel_job)
+
+
+def show_status(args: argparse.Namespace) -> int:
+    """Exit 0 when every host answered, 2 when one did not."""
+    project = open_project(args)
+    if args.stream:
+        return stream_log(project, args)
+    reports = api.host_status([args.target] if args.target else None, timeout=args.timeout,
+                              project=project)  # fmt: skip
+    if args.json:
+        print_json(reports)
+    else:
+        render([section for report in reports for section in host_sections(report)],
+               status_summary(reports))  # fmt: skip
+    return 0 if all(report["reachable"] for report in reports) else UNREACHABLE_EXIT
+
+
+def _yes_no(value: bool | None, yes: str, no: str) -> Styled:
+    if value is None:
+        return Styled("unknown", "dim")
+    return Styled(yes, "green") if value else Styled(no, "bold red")
+
+
+def host_sections(report: dict[str, Any]) -> list[Section]:
+    """A host's panel, its GPUs, its jobs and its mismatches."""
+    name = report["host"]
+    items = [("reachable", _yes_no(report["reachable"], "yes", "NO"))]
+    if report["error"]:
+        items.append(("error", report["error"]))
+    if report["reachable"]:
+        items += [
+            ("runtime", _yes_no(report["runtime_ok"], "available", "NOT available")),
+            ("", report["runtime_detail"]),
+            ("GPUs", report["gpu_note"] or plural(len(report["gpus"]), "GPU")),
+        ]
+        live = [job for job in report["jobs"] if job["state"] == "running"]
+        items.append(("jobs", f"{len(live)} running, {len(report['jobs'])} on the host"))
+    title = f"{name} ({report['transport']}, {report['runtime']})"
+    sections: list[Section] = [Fields(items, title=title)]
+    if report["gpus"]:
+        gpus = [
+            [str(gpu["index"]), gpu["name"],
+             f"{number(gpu['memory_used_mib'], 0)} / {number(gpu['memory_total_mib'], 0)} MiB",
+             number(gpu["utilization_pct"], 0), number(gpu["temperature_c"], 0),
+             number(gpu["power_w"])]
+            for gpu in report["gpus"]
+        ]  # fmt: skip
+        columns = ["GPU", "NAME", "MEMORY", "UTIL %", "TEMP °C", "POWER W"]
+        sections.append(Table(columns, gpus, title=f"{name}: GPUs"))
+    if report["jobs"]:
+        jobs = [
+            [job["job_id"], Styled(job["state"], "cyan" if job["state"] == "running" else "dim"),
+             "" if job["heartbeat_age"] is None else f"{job['heartbeat_age']}s ago",
+             job.get("db_status") or "no row", job.get("container")]
+            for job in report["jobs"]
+        ]  # fmt: skip
+        columns = ["JOB", "STATE", "HEARTBEAT", "IN DATABASE", "CONTAINER"]
+        sections.append(Table(columns, jobs, title=f"{name}: jobs"))
+    problems = [
+        [Styled("orphan", "bold yellow"), job["job_id"],
+         f"running on the host; database: {job.get('db_status') or 'no batch row'}"]
+        for job in report["orphans"]
+    ] + [
+        [Styled("zombie", "bold red"), f"{run['id']} ({run['run_key']})",
+         f"{run['status']} in the database; job {run['batch_id']} is {run['host_state']}"]
+        for run in report["zombies"]
+    ]  # fmt: skip
+    if problems:
+        sections.append(
+            Table(["PROBLEM", "JOB / RUN", "DETAIL"], problems, title=f"{name}: mismatches")
+        )
+    return sections
+
+
+def status_summary(reports: list[dict[str, Any]]) -> str:
+    reachable = sum(report["reachable"] for report in reports)
+    orphans = sum(len(report["orphans"]) for report in reports)
+    zombies = sum(len(report["zombies"]) for report in reports)
+    return (
+        f"{plural(len(reports), 'host')} checked: {reachable} reachable, "
+        f"{plural(orphans, 'orphan')}, {plural(zombies, 'zombie')}"
+    )
+
+
+def stream_log(project: Any, args: argparse.Namespace) -> int:
+    """Print the job's log as it grows; 0 when it finished OK, 1 otherwise (130 on Ctrl+C)."""
+    from cosmos_steps import jobs
+
+    if not args.target:
+        raise CosmosError(
+            "status --stream needs a run or batch (id, prefix, run key or batch name)"
+        )
+    if args.json:
+        raise CosmosError("--stream prints the log as it comes: it has no --json form")
+
+    def sink(chunk: bytes) -> None:
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+    result = jobs.stream(project, args.target, sink)
+    code = f", exit code {result['exit_code']}" if result["exit_code"] is not None else ""
+    print(f"cosmos: job {result['batch_id']} {result['state']}{code}", file=sys.stderr)
+    return 0 if result["ok"] else 1
+
+
+def cancel_job(args: argparse.Namespace) -> int:
+    result = api.cancel(args.target, project=open_project(args))
+    if args.json:
+        print_json(result)
+        return 0
+    runs = [Styled(f"{run['id']} ({run['run_key']})") for run in result["cancelled_runs"]]
+    how = {
+        "running": "stopped the running job",
+        "absent": "the job had not started on the host",
+    }.get(result["host_state"], f"the job was already {result['host_state']} on the host")
+    items = [("batch", f"{result['batch']} (job {result['batch_id']})"), ("host", result["host"]),
+             ("on the host", how)] + [("cancelled", run) for run in runs]  # fmt: skip
+    render([Fields(items)], f"cancelled {plural(len(runs), 'run')} of batch {result['batch']}")
+    return 0
