@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from cosmos_steps import db  # noqa: E402
 
-WORDS = (
+_VOCABULARY = (
     "rainy street night neon signs reflecting puddles quiet meadow dawn fog forest cabin snow "
     "desert highway sunset truck warehouse robot arm conveyor factory drone city skyline rooftop "
     "harbor boats storm lightning waves lighthouse train station crowd umbrellas autumn leaves "
@@ -34,7 +34,8 @@ WORDS = (
     "headlights parking garage concrete glass office corridor hospital lab microscope farm "
     "tractor field wheat cows barn orchard vineyard castle knight horse village square fountain "
     "subway platform graffiti alley cat dog bicycle scooter motorbike racing track pit crew"
-).split()
+)
+WORDS = _VOCABULARY.split()
 HOSTS = ("simulated", "gpu-box", "cluster")
 STATUS_WEIGHTS = {"completed": 85, "failed": 8, "cancelled": 3, "running": 2, "pending": 2}
 EVENT_CHAIN = ("pending", "uploading", "running", "downloading")
@@ -72,11 +73,20 @@ def generate(folder: Path, prompts: int, runs: int, seed: int = 5) -> None:
     prompt_rows = []
     for index in range(prompts):
         spec = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{index:05d}"
-        prompt_rows.append((
-            f"ps_{hexid(rng, 16)}", spec, spec, "user", prompt_text(rng), "",
-            '{"color": "videos/color.mp4"}', '{"seed": 1}', f"specs/{spec}.yaml",
-            stamp(start + step * index),
-        ))  # fmt: skip
+        prompt_rows.append(
+            (
+                f"ps_{hexid(rng, 16)}",
+                spec,
+                spec,
+                "user",
+                prompt_text(rng),
+                "",
+                '{"color": "videos/color.mp4"}',
+                '{"seed": 1}',
+                f"specs/{spec}.yaml",
+                stamp(start + step * index),
+            )
+        )
     run_rows, batch_rows, event_rows, artifact_rows = [], [], [], []
     statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=runs)
     for index in range(runs):
@@ -86,8 +96,18 @@ def generate(folder: Path, prompts: int, runs: int, seed: int = 5) -> None:
             created = datetime.fromisoformat(prompt[9]) + timedelta(minutes=rng.randint(1, 600))
             batch_id = f"{prompt[2]}-{hexid(rng, 8)}-{hexid(rng, 12)}"
             host = rng.choice(HOSTS)
-            batch_rows.append((batch_id, batch_id[:-13], prompt[2], "transfer", host,
-                               "transfer_batch", status, stamp(created)))  # fmt: skip
+            batch_rows.append(
+                (
+                    batch_id,
+                    batch_id[:-13],
+                    prompt[2],
+                    "transfer",
+                    host,
+                    "transfer_batch",
+                    status,
+                    stamp(created),
+                )
+            )
             for event in (*EVENT_CHAIN, status):
                 event_rows.append((None, batch_id, event, None, stamp(created)))
         run_id = f"rs_{hexid(rng, 32)}"
@@ -95,24 +115,55 @@ def generate(folder: Path, prompts: int, runs: int, seed: int = 5) -> None:
         started = created + timedelta(seconds=rng.randint(5, 60))
         done = started + timedelta(seconds=rng.randint(60, 3600))
         final = status in db.FINAL_STATUSES
-        outputs = (f'{{"output.mp4": "results/{key}/output.mp4", "run.json": '
-                   f'"results/{key}/run.json"}}') if status == "completed" else None  # fmt: skip
+        outputs = (
+            (f'{{"output.mp4": "results/{key}/output.mp4", "run.json": "results/{key}/run.json"}}')
+            if status == "completed"
+            else None
+        )
         error = "CUDA out of memory" if status == "failed" else None
-        run_rows.append((
-            run_id, key, prompt[0], prompt[2], "transfer", status, host, batch_id, index % 4,
-            '{"params": {"seed": 1}}', outputs, error, "oom" if error else None,
-            round((done - started).total_seconds(), 3) if final else None,
-            stamp(created), stamp(started), stamp(done) if final else None,
-            stamp(done if final else started),
-        ))  # fmt: skip
+        run_rows.append(
+            (
+                run_id,
+                key,
+                prompt[0],
+                prompt[2],
+                "transfer",
+                status,
+                host,
+                batch_id,
+                index % 4,
+                '{"params": {"seed": 1}}',
+                outputs,
+                error,
+                "oom" if error else None,
+                round((done - started).total_seconds(), 3) if final else None,
+                stamp(created),
+                stamp(started),
+                stamp(done) if final else None,
+                stamp(done if final else started),
+            )
+        )
         chain = EVENT_CHAIN if final else EVENT_CHAIN[: EVENT_CHAIN.index("running") + 1]
         for event in (*chain, status) if final else chain:
             event_rows.append((run_id, batch_id, event, None, stamp(started)))
         if status == "completed":
-            for name, kind in (("output.mp4", "output"), ("prompt.txt", "prompt"),
-                               ("run.json", "run"), ("vis_input_control_0.mp4", "control")):  # fmt: skip
-                artifact_rows.append((run_id, batch_id, kind, f"results/{key}/{name}",
-                                      hexid(rng, 64), rng.randint(1000, 10**7), stamp(done)))  # fmt: skip
+            for name, kind in (
+                ("output.mp4", "output"),
+                ("prompt.txt", "prompt"),
+                ("run.json", "run"),
+                ("vis_input_control_0.mp4", "control"),
+            ):
+                artifact_rows.append(
+                    (
+                        run_id,
+                        batch_id,
+                        kind,
+                        f"results/{key}/{name}",
+                        hexid(rng, 64),
+                        rng.randint(1000, 10**7),
+                        stamp(done),
+                    )
+                )
     with db.transaction(database):
         conn.executemany(
             "INSERT INTO prompts (id, name, spec, kind, text, negative_prompt, inputs, params, "
@@ -174,8 +225,12 @@ def time_command(folder: Path, argv: list[str], repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "cosmos_steps.cli", *argv], cwd=folder,
-                              env=env, capture_output=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cosmos_steps.cli", *argv],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - began)
         if done.returncode != 0:
             raise SystemExit(f"{argv} failed: {done.stderr.decode()}")
@@ -203,16 +258,23 @@ def main() -> None:
         began = time.perf_counter()
         generate(folder, args.prompts, args.runs)
         size = (folder / "cosmos.db").stat().st_size / 1e6
-        print(f"generated {folder / 'cosmos.db'} ({size:.0f} MB) in "
-              f"{time.perf_counter() - began:.1f}s")  # fmt: skip
-    print(f"\n| command | median ms | min ms | max ms |\n|---|---:|---:|---:|")
+        print(
+            f"generated {folder / 'cosmos.db'} ({size:.0f} MB) in "
+            f"{time.perf_counter() - began:.1f}s"
+        )
+    print("\n| command | median ms | min ms | max ms |\n|---|---:|---:|---:|")
     base = python_start(args.repeat)
-    print(f"| `python -c pass` (interpreter start) | {statistics.median(base) * 1000:.0f} | "
-          f"{min(base) * 1000:.0f} | {max(base) * 1000:.0f} |")  # fmt: skip
+    print(
+        f"| `python -c pass` (interpreter start) | {statistics.median(base) * 1000:.0f} | "
+        f"{min(base) * 1000:.0f} | {max(base) * 1000:.0f} |"
+    )
     for argv in commands(folder):
         times = time_command(folder, argv, args.repeat)
-        print(f"| `cosmos {' '.join(argv)}` | {statistics.median(times) * 1000:.0f} | "
-              f"{min(times) * 1000:.0f} | {max(times) * 1000:.0f} |", flush=True)  # fmt: skip
+        print(
+            f"| `cosmos {' '.join(argv)}` | {statistics.median(times) * 1000:.0f} | "
+            f"{min(times) * 1000:.0f} | {max(times) * 1000:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

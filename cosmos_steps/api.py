@@ -62,8 +62,15 @@ def list_runs(
         raise CosmosError(f"since: {exc}") from None
     conn = Project.of(project).reader()
     prompt_id = queries.resolve(conn, prompt, ("prompt",))[1] if prompt is not None else None
-    rows, total = queries.list_runs(conn, status=status, prompt_id=prompt_id, spec=spec,
-                                    host=host, since=threshold, limit=_limit(limit))  # fmt: skip
+    rows, total = queries.list_runs(
+        conn,
+        status=status,
+        prompt_id=prompt_id,
+        spec=spec,
+        host=host,
+        since=threshold,
+        limit=_limit(limit),
+    )
     return {"runs": [details.run_summary(row) for row in rows], "total": total}
 
 

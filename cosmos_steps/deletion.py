@@ -46,8 +46,13 @@ def _folder_plan(
     if not folder.is_dir():
         return None
     files, size = folder_size(folder)
-    entry = {"path": str(folder.relative_to(project.root)), "files": files, "bytes": size,
-             "delete": True, "reason": None}  # fmt: skip
+    entry = {
+        "path": str(folder.relative_to(project.root)),
+        "files": files,
+        "bytes": size,
+        "delete": True,
+        "reason": None,
+    }
     owner = folder_owner(folder)
     others = conn.execute(
         "SELECT id FROM runs WHERE run_key = ? ORDER BY created_at DESC", [run_key]

@@ -27,8 +27,15 @@ GPU_QUERY = [
     "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw",
     "--format=csv,noheader,nounits",
 ]
-GPU_FIELDS = ("index", "name", "memory_used_mib", "memory_total_mib", "utilization_pct",
-              "temperature_c", "power_w")  # fmt: skip
+GPU_FIELDS = (
+    "index",
+    "name",
+    "memory_used_mib",
+    "memory_total_mib",
+    "utilization_pct",
+    "temperature_c",
+    "power_w",
+)
 DOCKER_FORMAT = f'{{{{.Label "{LABEL}.job"}}}}\t{{{{.Names}}}}\t{{{{.Status}}}}'
 DOCKER_PS = ["ps", "--filter", f"label={LABEL}.job", "--format", DOCKER_FORMAT]
 SIMULATED_GPU = "simulated GPU (runtime simulate: no real GPU, no nvidia-smi)"
@@ -125,10 +132,17 @@ def list_jobs(host: Host, session: HostSession, timeout: float) -> list[dict[str
 def unreachable(host: Host, error: str | None = None) -> dict[str, Any]:
     """A report with nothing learnt yet (and why, if the host did not answer)."""
     return {
-        "host": host.name, "transport": host.conf["transport"], "runtime": host.runtime,
-        "reachable": False, "error": error, "runtime_ok": None, "runtime_detail": None,
-        "gpus": [], "gpu_note": None, "jobs": [],
-    }  # fmt: skip
+        "host": host.name,
+        "transport": host.conf["transport"],
+        "runtime": host.runtime,
+        "reachable": False,
+        "error": error,
+        "runtime_ok": None,
+        "runtime_detail": None,
+        "gpus": [],
+        "gpu_note": None,
+        "jobs": [],
+    }
 
 
 def probe(host: Host, timeout: float) -> dict[str, Any]:
@@ -179,7 +193,10 @@ def status(project: Project, names: list[str] | None, timeout: float) -> list[di
     reports: dict[str, dict[str, Any]] = {}
 
     def check(host: Host) -> None:
-        reports[host.name] = probe(host, timeout)
+        try:
+            reports[host.name] = probe(host, timeout)
+        except Exception as exc:  # a broken host must not hide the others
+            reports[host.name] = unreachable(host, f"{type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=check, args=(host,), daemon=True) for host in hosts]
     for thread in threads:

@@ -80,8 +80,9 @@ def cancel(project: Project, ref: str, say: Callable[[str], None] | None = None)
     runs = queries.batch_runs(project.reader(), batch["id"])
     active = [row["id"] for row in runs if row["status"] not in db.FINAL_STATUSES]
     writer = project.writer()
-    db.set_status(writer, active, "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE,
-                  error_kind="cancelled")  # fmt: skip
+    db.set_status(
+        writer, active, "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE, error_kind="cancelled"
+    )
     db.set_batch_status(writer, batch["id"], "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE)
     writer.conn.close()
     return {

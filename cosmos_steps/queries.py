@@ -117,8 +117,13 @@ def list_runs(
     limit: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
     """Newest runs matching every filter given; and how many match in all."""
-    filters = {"status = ?": status, "prompt_id = ?": prompt_id, "spec = ?": spec,
-               "host = ?": host, "created_at >= ?": since}  # fmt: skip
+    filters = {
+        "status = ?": status,
+        "prompt_id = ?": prompt_id,
+        "spec = ?": spec,
+        "host = ?": host,
+        "created_at >= ?": since,
+    }
     clauses = [clause for clause, value in filters.items() if value is not None]
     params = [value for value in filters.values() if value is not None]
     where = _where(clauses)

@@ -36,8 +36,10 @@ def result_folders(results: Path) -> Iterator[Path]:
 def _check_run(project: Project, run: dict[str, Any], artifacts: list[dict[str, Any]]) -> dict:
     """Missing and mismatched files of one completed run."""
     outputs = db.decode(run).get("outputs")
-    paths = {**(outputs if isinstance(outputs, dict) else {}),
-             **{Path(a["path"]).name: a["path"] for a in artifacts}}  # fmt: skip
+    paths = {
+        **(outputs if isinstance(outputs, dict) else {}),
+        **{Path(a["path"]).name: a["path"] for a in artifacts},
+    }
     missing = sorted(name for name, path in paths.items() if not project.path(path).is_file())
     mismatched = []
     for artifact in artifacts:

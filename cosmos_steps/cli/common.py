@@ -25,8 +25,12 @@ def positive_int(text: str) -> int:
 
 
 def add_limit(parser: argparse.ArgumentParser, default: int = 50) -> None:
-    parser.add_argument("--limit", type=positive_int, default=default,
-                        help=f"show at most this many (default {default})")  # fmt: skip
+    parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=default,
+        help=f"show at most this many (default {default})",
+    )
 
 
 def open_project(args: argparse.Namespace) -> Project:

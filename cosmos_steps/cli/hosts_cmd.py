@@ -40,13 +40,16 @@ def show_status(args: argparse.Namespace) -> int:
     project = open_project(args)
     if args.stream:
         return stream_log(project, args)
-    reports = api.host_status([args.target] if args.target else None, timeout=args.timeout,
-                              project=project)  # fmt: skip
+    reports = api.host_status(
+        [args.target] if args.target else None, timeout=args.timeout, project=project
+    )
     if args.json:
         print_json(reports)
     else:
-        render([section for report in reports for section in host_sections(report)],
-               status_summary(reports))  # fmt: skip
+        render(
+            [section for report in reports for section in host_sections(report)],
+            status_summary(reports),
+        )
     return 0 if all(report["reachable"] for report in reports) else UNREACHABLE_EXIT
 
 
@@ -74,32 +77,46 @@ def host_sections(report: dict[str, Any]) -> list[Section]:
     sections: list[Section] = [Fields(items, title=title)]
     if report["gpus"]:
         gpus = [
-            [str(gpu["index"]), gpu["name"],
-             f"{number(gpu['memory_used_mib'], 0)} / {number(gpu['memory_total_mib'], 0)} MiB",
-             number(gpu["utilization_pct"], 0), number(gpu["temperature_c"], 0),
-             number(gpu["power_w"])]
+            [
+                str(gpu["index"]),
+                gpu["name"],
+                f"{number(gpu['memory_used_mib'], 0)} / {number(gpu['memory_total_mib'], 0)} MiB",
+                number(gpu["utilization_pct"], 0),
+                number(gpu["temperature_c"], 0),
+                number(gpu["power_w"]),
+            ]
             for gpu in report["gpus"]
-        ]  # fmt: skip
+        ]
         columns = ["GPU", "NAME", "MEMORY", "UTIL %", "TEMP °C", "POWER W"]
         sections.append(Table(columns, gpus, title=f"{name}: GPUs"))
     if report["jobs"]:
         jobs = [
-            [job["job_id"], Styled(job["state"], "cyan" if job["state"] == "running" else "dim"),
-             "" if job["heartbeat_age"] is None else f"{job['heartbeat_age']}s ago",
-             job.get("db_status") or "no row", job.get("container")]
+            [
+                job["job_id"],
+                Styled(job["state"], "cyan" if job["state"] == "running" else "dim"),
+                "" if job["heartbeat_age"] is None else f"{job['heartbeat_age']}s ago",
+                job.get("db_status") or "no row",
+                job.get("container"),
+            ]
             for job in report["jobs"]
-        ]  # fmt: skip
+        ]
         columns = ["JOB", "STATE", "HEARTBEAT", "IN DATABASE", "CONTAINER"]
         sections.append(Table(columns, jobs, title=f"{name}: jobs"))
     problems = [
-        [Styled("orphan", "bold yellow"), job["job_id"],
-         f"running on the host; database: {job.get('db_status') or 'no batch row'}"]
+        [
+            Styled("orphan", "bold yellow"),
+            job["job_id"],
+            f"running on the host; database: {job.get('db_status') or 'no batch row'}",
+        ]
         for job in report["orphans"]
     ] + [
-        [Styled("zombie", "bold red"), f"{run['id']} ({run['run_key']})",
-         f"{run['status']} in the database; job {run['batch_id']} is {run['host_state']}"]
+        [
+            Styled("zombie", "bold red"),
+            f"{run['id']} ({run['run_key']})",
+            f"{run['status']} in the database; job {run['batch_id']} is {run['host_state']}",
+        ]
         for run in report["zombies"]
-    ]  # fmt: skip
+    ]
     if problems:
         sections.append(
             Table(["PROBLEM", "JOB / RUN", "DETAIL"], problems, title=f"{name}: mismatches")
@@ -148,7 +165,10 @@ def cancel_job(args: argparse.Namespace) -> int:
         "running": "stopped the running job",
         "absent": "the job had not started on the host",
     }.get(result["host_state"], f"the job was already {result['host_state']} on the host")
-    items = [("batch", f"{result['batch']} (job {result['batch_id']})"), ("host", result["host"]),
-             ("on the host", how)] + [("cancelled", run) for run in runs]  # fmt: skip
+    items = [
+        ("batch", f"{result['batch']} (job {result['batch_id']})"),
+        ("host", result["host"]),
+        ("on the host", how),
+    ] + [("cancelled", run) for run in runs]
     render([Fields(items)], f"cancelled {plural(len(runs), 'run')} of batch {result['batch']}")
     return 0

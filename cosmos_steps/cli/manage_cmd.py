@@ -77,8 +77,9 @@ def delete_rows(args: argparse.Namespace) -> int:
     if not args.yes and not confirm(f"Delete {args.kind} {preview['id']}?"):
         print("nothing deleted", file=sys.stderr)
         return 1
-    result = api.delete(args.kind, args.id, keep_outputs=args.keep_outputs, preview=preview,
-                        project=project)  # fmt: skip
+    result = api.delete(
+        args.kind, args.id, keep_outputs=args.keep_outputs, preview=preview, project=project
+    )
     if args.json:
         print_json(result)
         return 0
@@ -118,12 +119,16 @@ def verify_sections(report: dict[str, Any]) -> list[Section]:
     sections: list[Section] = []
     fixed = report["fixed"]
     if report["missing_outputs"]:
-        rows = [[e["id"], e["run_key"], ", ".join(e["files"]), "marked failed" if fixed else ""]
-                for e in report["missing_outputs"]]  # fmt: skip
+        rows = [
+            [e["id"], e["run_key"], ", ".join(e["files"]), "marked failed" if fixed else ""]
+            for e in report["missing_outputs"]
+        ]
         sections.append(Table(["RUN", "KEY", "MISSING", "FIX"], rows, title="missing outputs"))
     if report["checksum_mismatches"]:
-        rows = [[e["id"], e["run_key"], ", ".join(e["files"]), "marked failed" if fixed else ""]
-                for e in report["checksum_mismatches"]]  # fmt: skip
+        rows = [
+            [e["id"], e["run_key"], ", ".join(e["files"]), "marked failed" if fixed else ""]
+            for e in report["checksum_mismatches"]
+        ]
         sections.append(Table(["RUN", "KEY", "CHANGED", "FIX"], rows, title="checksum mismatches"))
     if report["orphaned_folders"]:
         rows = [[folder, report["moved"].get(folder, "")] for folder in report["orphaned_folders"]]

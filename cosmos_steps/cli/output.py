@@ -156,8 +156,13 @@ def _rich_section(section: Section) -> Any:
     from rich.text import Text
 
     if isinstance(section, Table):
-        table = RichTable(title=section.title, box=box.SIMPLE_HEAD, header_style="bold",
-                          title_justify="left", title_style="bold")  # fmt: skip
+        table = RichTable(
+            title=section.title,
+            box=box.SIMPLE_HEAD,
+            header_style="bold",
+            title_justify="left",
+            title_style="bold",
+        )
         last = len(section.columns) - 1
         for index, column in enumerate(section.columns):
             table.add_column(column, no_wrap=index != last)  # the last column wraps

@@ -219,10 +219,14 @@ def _show_run(data: dict[str, Any]) -> None:
         missing = "not available (no run.json or batch files on disk)"
         sections.append(Block(missing, title="NVIDIA spec"))
     events = [
-        [format_time(e["at"]), status_cell(e["status"]), "run" if e["run_id"] else "batch",
-         e["message"]]
+        [
+            format_time(e["at"]),
+            status_cell(e["status"]),
+            "run" if e["run_id"] else "batch",
+            e["message"],
+        ]
         for e in data["events"]
-    ]  # fmt: skip
+    ]
     sections.append(Table(["TIME", "STATUS", "OF", "MESSAGE"], events, title="events"))
     if data["artifacts"]:
         artifacts = [
