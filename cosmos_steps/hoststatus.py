@@ -205,8 +205,11 @@ def status(project: Project, names: list[str] | None, timeout: float) -> list[di
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     results = []
-    for host in hosts:
-        report = reports.get(host.name) or unreachable(host, f"no answer within {timeout:g}s")
+    for host, thread in zip(hosts, threads, strict=True):
+        answered = not thread.is_alive() and host.name in reports
+        report = (
+            reports[host.name] if answered else unreachable(host, f"no answer within {timeout:g}s")
+        )
         reconcile(project.reader(), report)
         results.append(report)
     return results

@@ -112,19 +112,38 @@ def test_parse_gpus_handles_not_available_values():
     ]
 
 
-def test_status_unknown_host_and_timeout(cosmos_project, cli):
+class HangingTransport(LocalTransport):
+    """A host that never answers (a stuck SSH connection)."""
+
+    def run(self, argv, *, stdin=None, timeout=None):
+        time.sleep(5)
+        raise TransportError("too late")
+
+
+def test_status_unknown_host_and_timeout(cosmos_project, cli, monkeypatch):
     unknown = cli(cosmos_project, "status", "nowhere")
     assert unknown.code == 1 and "no host 'nowhere'" in unknown.err
-    late = cli(cosmos_project, "status", "--timeout", "0", "--json")
+    monkeypatch.setattr(Host, "connect", lambda self: HangingTransport())
+    began = time.monotonic()
+    late = cli(cosmos_project, "status", "--timeout", "0.5", "--json")
+    assert time.monotonic() - began < 4
     assert late.code == 2
-    assert late.json()[0]["error"] == "no answer within 0s"
+    assert late.json()[0]["error"] == "no answer within 0.5s"
+    table = cli(cosmos_project, "status", "--timeout", "0.5")
+    assert table.code == 2
+    assert "reachable  NO" in table.out and "0 reachable" in table.out
 
 
 def test_cancel_stops_a_running_job_and_marks_its_runs(cosmos_project, cli, start_job):
     job = start_job("batch-00000000-111111111111", "echo started; sleep 60")
     register(cosmos_project, job.job_id, {"rs_one": "batch/a", "rs_two": "batch/b"}, "running")
     start_job.wait_for(job, "running")
-    pid = int((cosmos_project.root / "host" / "jobs" / job.job_id / "state" / "pid").read_text())
+    pid_file = cosmos_project.root / "host" / "jobs" / job.job_id / "state" / "pid"
+    deadline = time.monotonic() + 10
+    while not pid_file.exists():
+        assert time.monotonic() < deadline, "job.sh never wrote its pid"
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
 
     result = cli(cosmos_project, "cancel", "batch/a")
     assert result.code == 0, result.err

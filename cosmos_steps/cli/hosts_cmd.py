@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from cosmos_steps import api
-from cosmos_steps.cli.common import add_json_flag, open_project, plural
+from cosmos_steps.cli.common import add_json_flag, open_project, plural, positive_float
 from cosmos_steps.cli.output import Fields, Section, Styled, Table, number, print_json, render
 from cosmos_steps.errors import CosmosError
 
@@ -25,7 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--stream", action="store_true", help="follow the job's log live until it ends"
     )
-    status.add_argument("--timeout", type=float, default=30.0, help="seconds per host (30)")
+    status.add_argument(
+        "--timeout", type=positive_float, default=30.0, help="seconds per host (30)"
+    )
     add_json_flag(status)
     status.set_defaults(handler=show_status)
 
