@@ -8,6 +8,30 @@ from pathlib import Path
 import pytest
 
 from tests.cli_project import CliResult, JobStarter, ProjectDir, seed
+from tests.sshd import LoopbackSSHD, SSHDUnavailable
+
+
+def _start_sshd() -> LoopbackSSHD:
+    try:
+        return LoopbackSSHD().start()
+    except SSHDUnavailable as exc:
+        pytest.skip(f"loopback OpenSSH server unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[LoopbackSSHD]:
+    """One loopback OpenSSH server shared by the whole session (do not break it: use fresh_sshd)."""
+    server = _start_sshd()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_sshd() -> Iterator[LoopbackSSHD]:
+    """A loopback OpenSSH server of this test alone, free to kill, stop or re-key."""
+    server = _start_sshd()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
