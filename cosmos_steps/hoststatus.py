@@ -41,6 +41,10 @@ DOCKER_PS = ["ps", "--filter", f"label={LABEL}.job", "--format", DOCKER_FORMAT]
 SIMULATED_GPU = "simulated GPU (runtime simulate: no real GPU, no nvidia-smi)"
 
 
+def _ignore(message: str) -> None:
+    """HostSession's `say` for status checks: they print nothing while probing."""
+
+
 def runtime_checks(host: Host) -> list[list[str]]:
     """The commands that must succeed on the host for its runtime to run jobs."""
     if host.runtime == "docker":
@@ -146,11 +150,14 @@ def unreachable(host: Host, error: str | None = None) -> dict[str, Any]:
 
 
 def probe(host: Host, timeout: float) -> dict[str, Any]:
-    """Everything `cosmos status` learns from one host (no database)."""
+    """Everything `cosmos status` learns from one host (no database).
+
+    A dropped SSH connection is reported, not retried (reconnect_seconds 0).
+    """
     report = unreachable(host)
     session = None
     try:
-        session = open_session(host, lambda message: None)
+        session = open_session(Host(host.name, {**host.conf, "reconnect_seconds": 0}), _ignore)
         session.transport.check(["true"], timeout=timeout)
         report["reachable"] = True
         report.update(check_runtime(host, session.transport, timeout))
