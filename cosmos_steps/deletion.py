@@ -113,19 +113,17 @@ def plan(project: Project, kind: str, ref: str) -> dict[str, Any]:
 def execute(project: Project, preview: dict[str, Any], keep_outputs: bool) -> dict[str, Any]:
     """Delete what a plan lists (rows first, then folders unless keep_outputs)."""
     run_ids = [[run["id"]] for run in preview["runs"]]
-    writer = project.writer()
-    with db.transaction(writer):
+    with project.writer() as writer, db.transaction(writer):
         for table, column in (("events", "run_id"), ("artifacts", "run_id"), ("runs", "id")):
             writer.conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", run_ids)
         for batch_id in preview["batches"]:
             if writer.execute("SELECT 1 FROM runs WHERE batch_id = ?", [batch_id]).fetchone():
-                continue
+                continue  # a run was added since the preview
             for table in ("events", "artifacts"):
                 writer.execute(f"DELETE FROM {table} WHERE batch_id = ?", [batch_id])
             writer.execute("DELETE FROM batches WHERE id = ?", [batch_id])
         if preview["kind"] == "prompt":
             writer.execute("DELETE FROM prompts WHERE id = ?", [preview["id"]])
-    writer.conn.close()
     removed = []
     if not keep_outputs:
         for entry in preview["folders"]:

@@ -61,19 +61,26 @@ def runtime_checks(host: Host) -> list[list[str]]:
     return [[env["COSMOS_SIM_PYTHON"], "--version"], [env["COSMOS_SIM_FFMPEG"], "-version"]]
 
 
+def _run_check(transport: Transport, argv: list[str], timeout: float) -> tuple[bool, str]:
+    """(passed, the first line it printed or why it failed, naming the program)."""
+    try:
+        result = transport.run(argv, timeout=timeout)
+    except TransportError as exc:
+        return False, str(exc)
+    output = (result.stdout or result.stderr).decode("utf-8", "replace").strip()
+    first = output.splitlines()[0] if output else f"exit code {result.returncode}"
+    if result.returncode != 0:
+        return False, f"{argv[0].rsplit('/', 1)[-1]}: {first}"
+    return True, first
+
+
 def check_runtime(host: Host, transport: Transport, timeout: float) -> dict[str, Any]:
     """runtime_ok and a one-line detail per check (version, or why it failed)."""
-    details, ok = [], True
-    for argv in runtime_checks(host):
-        try:
-            result = transport.run(argv, timeout=timeout)
-            output = (result.stdout or result.stderr).decode("utf-8", "replace").strip()
-            first = output.splitlines()[0] if output else f"exit code {result.returncode}"
-            ok = ok and result.returncode == 0
-        except TransportError as exc:
-            first, ok = str(exc), False
-        details.append(f"{argv[0].rsplit('/', 1)[-1]}: {first}" if not ok else first)
-    return {"runtime_ok": ok, "runtime_detail": "; ".join(details)}
+    checks = [_run_check(transport, argv, timeout) for argv in runtime_checks(host)]
+    return {
+        "runtime_ok": all(passed for passed, _ in checks),
+        "runtime_detail": "; ".join(line for _, line in checks),
+    }
 
 
 def _number(text: str) -> float | None:
@@ -115,9 +122,9 @@ def check_gpus(host: Host, transport: Transport, timeout: float) -> dict[str, An
 def list_jobs(host: Host, session: HostSession, timeout: float) -> list[dict[str, Any]]:
     """The project's jobs on the host: job folders (state files), for docker labelled containers."""
     options = []
-    sudo = host.runtime == "docker" and host.conf["docker"].get("sudo")
     if host.runtime == "docker":
-        options = ["--container-prefix", host.container_name(""), *(["--sudo"] if sudo else [])]
+        options = ["--container-prefix", host.container_name("")]
+        options += ["--sudo"] if host.conf["docker"].get("sudo") else []
     jobs = {}
     for line in session.jobctl("list", f"{session.root}/jobs", *options).splitlines():
         job_id, state, age = line.split("\t")

@@ -18,7 +18,6 @@ from cosmos_steps.remote import HostSession, JobError, RemoteJob
 from cosmos_steps.transport import TransportError
 
 CANCEL_MESSAGE = "cancelled by user (cosmos cancel)"
-RECONNECT_SECONDS = 300.0
 
 
 def find_job(project: Project, ref: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -75,16 +74,20 @@ def cancel(project: Project, ref: str, say: Callable[[str], None] | None = None)
         )
     with remote_job(project, batch, say or _say_to_stderr) as job:
         host_state = job.status()["state"]
-        if host_state not in ("absent", "finished", "cancelled", "dead", "launch_failed"):
+        if host_state == "running":
             job.cancel()
     runs = queries.batch_runs(project.reader(), batch["id"])
     active = [row["id"] for row in runs if row["status"] not in db.FINAL_STATUSES]
-    writer = project.writer()
-    db.set_status(
-        writer, active, "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE, error_kind="cancelled"
-    )
-    db.set_batch_status(writer, batch["id"], "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE)
-    writer.conn.close()
+    with project.writer() as writer:
+        db.set_status(
+            writer,
+            active,
+            "cancelled",
+            CANCEL_MESSAGE,
+            error=CANCEL_MESSAGE,
+            error_kind="cancelled",
+        )
+        db.set_batch_status(writer, batch["id"], "cancelled", CANCEL_MESSAGE, error=CANCEL_MESSAGE)
     return {
         "batch_id": batch["id"],
         "batch": batch["batch"],
@@ -113,6 +116,8 @@ def stream(
     with remote_job(project, batch, say) as job:
         status = job.status()
         if status["state"] != "absent":
+            from cosmos_steps.steps.infer import RECONNECT_SECONDS  # the pipeline's own budget
+
             reconnect = float(job.host.conf.get("reconnect_seconds", RECONNECT_SECONDS))
             try:
                 status = job.follow(sink, reconnect)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +91,8 @@ class Project:
             conn = sqlite3.connect(self.db_path, timeout=db.BUSY_TIMEOUT_MS / 1000)
             if conn.execute("PRAGMA user_version").fetchone()[0] < db.SCHEMA_VERSION:
                 conn.close()
-                self.writer().conn.close()
+                with self.writer():  # creates what the newer schema adds
+                    pass
                 conn = sqlite3.connect(self.db_path, timeout=db.BUSY_TIMEOUT_MS / 1000)
             conn.row_factory = dict_row
             conn.create_function("casefold", 1, _casefold, deterministic=True)
@@ -97,9 +100,14 @@ class Project:
             self._reader = conn
         return self._reader
 
-    def writer(self) -> sqlite_utils.Database:
-        """A read-write connection through cosmos_steps.db (locking, retries, events)."""
-        return db.connect(self.db_path, self.journal_mode)
+    @contextmanager
+    def writer(self) -> Iterator[sqlite_utils.Database]:
+        """A read-write connection through cosmos_steps.db (locking, retries), closed after use."""
+        database = db.connect(self.db_path, self.journal_mode)
+        try:
+            yield database
+        finally:
+            database.conn.close()
 
     def host_names(self) -> list[str]:
         return list(self.settings["hosts"])

@@ -109,16 +109,11 @@ def verify(project: Project, fix: bool = False) -> dict[str, Any]:
 
 def _fix(project: Project, report: dict[str, Any]) -> None:
     """Mark broken runs failed (missing wins over corrupt) and move orphaned folders aside."""
-    writer = project.writer()
-    broken = {
-        entry["id"]: (CORRUPT_ERROR, "corrupt_output") for entry in report["checksum_mismatches"]
-    }
-    broken.update(
-        {entry["id"]: (MISSING_ERROR, "missing_output") for entry in report["missing_outputs"]}
-    )
-    for run_id, (error, kind) in broken.items():
-        db.set_status(writer, [run_id], "failed", error, error=error, error_kind=kind)
-    writer.conn.close()
+    broken = {e["id"]: (CORRUPT_ERROR, "corrupt_output") for e in report["checksum_mismatches"]}
+    broken.update({e["id"]: (MISSING_ERROR, "missing_output") for e in report["missing_outputs"]})
+    with project.writer() as writer:
+        for run_id, (error, kind) in broken.items():
+            db.set_status(writer, [run_id], "failed", error, error=error, error_kind=kind)
     for folder in report["orphaned_folders"]:
         report["moved"][folder] = _move_orphan(project, project.root / folder)
     report["fixed"] = True
