@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosmos_steps import api
 from cosmos_steps.cli.common import add_json_flag, open_project, plural, positive_float
 from cosmos_steps.cli.output import Fields, Section, Styled, Table, number, print_json, render
 from cosmos_steps.errors import CosmosError
+
+if TYPE_CHECKING:
+    from cosmos_steps.project import Project
 
 UNREACHABLE_EXIT = 2
 
@@ -55,63 +58,75 @@ def show_status(args: argparse.Namespace) -> int:
     return 0 if all(report["reachable"] for report in reports) else UNREACHABLE_EXIT
 
 
-def _yes_no(value: bool | None, yes: str, no: str) -> Styled:
+def _state(value: bool | None, yes: str, no: str, detail: str | None = None) -> Styled:
+    """`yes`/`no` in green/red (with the detail after it); `unknown` when not checked."""
     if value is None:
         return Styled("unknown", "dim")
-    return Styled(yes, "green") if value else Styled(no, "bold red")
+    text = (yes if value else no) + (f" ({detail})" if detail else "")
+    return Styled(text, "green" if value else "bold red")
 
 
 def host_sections(report: dict[str, Any]) -> list[Section]:
-    """A host's panel, its GPUs, its jobs and its mismatches."""
-    name = report["host"]
-    items = [("reachable", _yes_no(report["reachable"], "yes", "NO"))]
+    """A host's panel, then its GPUs, jobs and mismatches when there are any."""
+    items = [("reachable", _state(report["reachable"], "yes", "NO"))]
     if report["error"]:
         items.append(("error", report["error"]))
     if report["reachable"]:
+        runtime = _state(
+            report["runtime_ok"], "available", "NOT available", report["runtime_detail"]
+        )
+        live = sum(job["state"] == "running" for job in report["jobs"])
         items += [
-            ("runtime", _yes_no(report["runtime_ok"], "available", "NOT available")),
-            ("", report["runtime_detail"]),
+            ("runtime", runtime),
             ("GPUs", report["gpu_note"] or plural(len(report["gpus"]), "GPU")),
+            ("jobs", f"{live} running, {len(report['jobs'])} on the host"),
         ]
-        live = [job for job in report["jobs"] if job["state"] == "running"]
-        items.append(("jobs", f"{len(live)} running, {len(report['jobs'])} on the host"))
-    title = f"{name} ({report['transport']}, {report['runtime']})"
-    sections: list[Section] = [Fields(items, title=title)]
-    if report["gpus"]:
-        gpus = [
-            [
-                str(gpu["index"]),
-                gpu["name"],
-                f"{number(gpu['memory_used_mib'], 0)} / {number(gpu['memory_total_mib'], 0)} MiB",
-                number(gpu["utilization_pct"], 0),
-                number(gpu["temperature_c"], 0),
-                number(gpu["power_w"]),
-            ]
-            for gpu in report["gpus"]
+    title = f"{report['host']} ({report['transport']}, {report['runtime']})"
+    tables = [_gpu_table(report), _job_table(report), _mismatch_table(report)]
+    return [Fields(items, title=title), *(table for table in tables if table.rows)]
+
+
+def _gpu_table(report: dict[str, Any]) -> Table:
+    rows = [
+        [
+            str(gpu["index"]),
+            gpu["name"],
+            f"{number(gpu['memory_used_mib'], 0)} / {number(gpu['memory_total_mib'], 0)} MiB",
+            number(gpu["utilization_pct"], 0),
+            number(gpu["temperature_c"], 0),
+            number(gpu["power_w"]),
         ]
-        columns = ["GPU", "NAME", "MEMORY", "UTIL %", "TEMP °C", "POWER W"]
-        sections.append(Table(columns, gpus, title=f"{name}: GPUs"))
-    if report["jobs"]:
-        jobs = [
-            [
-                job["job_id"],
-                Styled(job["state"], "cyan" if job["state"] == "running" else "dim"),
-                "" if job["heartbeat_age"] is None else f"{job['heartbeat_age']}s ago",
-                job.get("db_status") or "no row",
-                job.get("container"),
-            ]
-            for job in report["jobs"]
+        for gpu in report["gpus"]
+    ]
+    columns = ["GPU", "NAME", "MEMORY", "UTIL %", "TEMP °C", "POWER W"]
+    return Table(columns, rows, title=f"{report['host']}: GPUs")
+
+
+def _job_table(report: dict[str, Any]) -> Table:
+    rows = [
+        [
+            job["job_id"],
+            Styled(job["state"], "cyan" if job["state"] == "running" else "dim"),
+            None if job["heartbeat_age"] is None else f"{job['heartbeat_age']}s ago",
+            job.get("db_status") or "no row",
+            job.get("container"),
         ]
-        columns = ["JOB", "STATE", "HEARTBEAT", "IN DATABASE", "CONTAINER"]
-        sections.append(Table(columns, jobs, title=f"{name}: jobs"))
-    problems = [
+        for job in report["jobs"]
+    ]
+    columns = ["JOB", "STATE", "HEARTBEAT", "IN DATABASE", "CONTAINER"]
+    return Table(columns, rows, title=f"{report['host']}: jobs")
+
+
+def _mismatch_table(report: dict[str, Any]) -> Table:
+    orphans = [
         [
             Styled("orphan", "bold yellow"),
             job["job_id"],
             f"running on the host; database: {job.get('db_status') or 'no batch row'}",
         ]
         for job in report["orphans"]
-    ] + [
+    ]
+    zombies = [
         [
             Styled("zombie", "bold red"),
             f"{run['id']} ({run['run_key']})",
@@ -119,11 +134,8 @@ def host_sections(report: dict[str, Any]) -> list[Section]:
         ]
         for run in report["zombies"]
     ]
-    if problems:
-        sections.append(
-            Table(["PROBLEM", "JOB / RUN", "DETAIL"], problems, title=f"{name}: mismatches")
-        )
-    return sections
+    columns = ["PROBLEM", "JOB / RUN", "DETAIL"]
+    return Table(columns, orphans + zombies, title=f"{report['host']}: mismatches")
 
 
 def status_summary(reports: list[dict[str, Any]]) -> str:
@@ -136,7 +148,7 @@ def status_summary(reports: list[dict[str, Any]]) -> str:
     )
 
 
-def stream_log(project: Any, args: argparse.Namespace) -> int:
+def stream_log(project: Project, args: argparse.Namespace) -> int:
     """Print the job's log as it grows; 0 when it finished OK, 1 otherwise (130 on Ctrl+C)."""
     from cosmos_steps import jobs
 

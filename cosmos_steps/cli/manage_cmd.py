@@ -61,6 +61,7 @@ def preview_sections(preview: dict[str, Any], keep_outputs: bool) -> list[Sectio
 
 def confirm(question: str) -> bool:
     """Ask on the terminal; refuse (CosmosError) when stdin is not one."""
+    sys.stdout.flush()  # the preview first
     if not sys.stdin.isatty():
         raise CosmosError("nothing deleted: stdin is not a terminal, confirm with --yes")
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
