@@ -187,12 +187,17 @@ class SSHTransport(Transport):
                 if not _is_connection_loss(exc, transport):
                     raise TransportError(f"{self.label}: {what} failed: {exc}") from exc
                 delays = delays or _backoff(self.settings.reconnect_seconds)
+                self._forget(transport)
                 self._wait_before_retry(what, exc, delays)
 
-    def _wait_before_retry(self, what: str, exc: Exception, delays: Iterator[float]) -> None:
-        """Forget the dead connection and sleep, or raise once the reconnect budget is spent."""
+    def _forget(self, dead: paramiko.Transport | None) -> None:
+        """Drop the connection that failed (not one another thread has opened since)."""
         with self._lock:
-            self._drop()
+            if dead is not None and self._transport is dead:
+                self._drop()
+
+    def _wait_before_retry(self, what: str, exc: Exception, delays: Iterator[float]) -> None:
+        """Sleep before the next attempt, or raise once the reconnect budget is spent."""
         delay = next(delays, None)
         reason = str(exc) or type(exc).__name__
         if delay is None:

@@ -35,6 +35,20 @@ def fresh_sshd() -> Iterator[LoopbackSSHD]:
 
 
 @pytest.fixture
+def sshd_factory() -> Iterator[Callable[[], LoopbackSSHD]]:
+    """Start as many extra loopback servers ("hosts") as a test needs; all stop at its end."""
+    servers: list[LoopbackSSHD] = []
+
+    def start() -> LoopbackSSHD:
+        servers.append(_start_sshd())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def cosmos_project(tmp_path: Path) -> ProjectDir:
     """An empty project folder (config.yaml with a local simulated host, a real database)."""
     return ProjectDir(tmp_path)

@@ -54,14 +54,18 @@ class LoopbackSSHD:
 
     def start(self) -> LoopbackSSHD:
         """Create keys and config, start the listener and wait until it answers."""
-        _keygen(self.host_key)
-        _keygen(self.client_key)
-        shutil.copy(self.client_key.with_suffix(".pub"), self.dir / "authorized_keys")
-        (self.dir / "authorized_keys").chmod(0o600)
-        self.port = _free_port()
-        self._write_config()
-        self.trust_host_key()
-        self._start_listener()
+        try:
+            _keygen(self.host_key)
+            _keygen(self.client_key)
+            shutil.copy(self.client_key.with_suffix(".pub"), self.dir / "authorized_keys")
+            (self.dir / "authorized_keys").chmod(0o600)
+            self.port = _free_port()
+            self._write_config()
+            self.trust_host_key()
+            self._start_listener()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema
@@ -28,7 +28,7 @@ NASTY_ARGS = [
     "two words",
     "",
     "'single' \"double\" quotes",
-    "$(touch /tmp/pwned) `id` ${HOME} $HOME",
+    "$(id) `id` ${HOME} $HOME",
     "; rm -rf /nonexistent; echo x && false || true",
     "line one\nline two\r\n\ttab",
     "ünïcødé ✓ 日本語",
@@ -53,8 +53,9 @@ def connect(server: LoopbackSSHD, tmp_path: Path, **overrides: object) -> SSHTra
 
 @pytest.fixture
 def ssh(sshd: LoopbackSSHD, tmp_path: Path) -> Iterator[SSHTransport]:
-    with connect(sshd, tmp_path) as transport:
-        yield transport  # type: ignore[misc]
+    transport = connect(sshd, tmp_path)
+    yield transport
+    transport.close()
 
 
 @pytest.fixture
@@ -109,11 +110,13 @@ def test_run_returns_exit_code_stdout_and_stderr(ssh: SSHTransport) -> None:
     assert ssh.run(["true"]).returncode == 0
 
 
-def test_argv_arrives_byte_identical(ssh: SSHTransport) -> None:
-    result = ssh.run(["printf", "%s\\0", *NASTY_ARGS])
+def test_argv_arrives_byte_identical(ssh: SSHTransport, tmp_path: Path) -> None:
+    canary = tmp_path / "pwned"
+    args = [*NASTY_ARGS, f"$(touch {canary})", f"`touch {canary}`; touch {canary}"]
+    result = ssh.run(["printf", "%s\\0", *args])
     assert result.returncode == 0
-    assert result.stdout.split(b"\0")[:-1] == [arg.encode() for arg in NASTY_ARGS]
-    assert ssh.run(["test", "-e", "/tmp/pwned"]).returncode == 1
+    assert result.stdout.split(b"\0")[:-1] == [arg.encode() for arg in args]
+    assert not canary.exists()
 
 
 def test_run_refuses_a_pre_joined_string(ssh: SSHTransport) -> None:
@@ -439,14 +442,15 @@ def test_host_down_longer_than_the_budget(fresh_sshd: LoopbackSSHD, tmp_path: Pa
 
 
 def test_kill_sessions_touches_only_its_own_server(
-    sshd: LoopbackSSHD, fresh_sshd: LoopbackSSHD, tmp_path: Path
+    sshd_factory: Callable[[], LoopbackSSHD], tmp_path: Path
 ) -> None:
-    with connect(sshd, tmp_path) as steady, connect(fresh_sshd, tmp_path) as cut:
+    first, second = sshd_factory(), sshd_factory()
+    assert first.port != second.port
+    with connect(first, tmp_path) as steady, connect(second, tmp_path) as cut:
         steady.run(["true"])
         cut.run(["true"])
-        logins = accepted_logins(sshd)
-        assert fresh_sshd.kill_sessions() == 1
+        assert second.kill_sessions() == 1
         assert steady.run(["echo", "steady"]).stdout == b"steady\n"
         assert cut.run(["echo", "cut"]).stdout == b"cut\n"
-        assert accepted_logins(sshd) == logins
-        assert accepted_logins(fresh_sshd) == 2
+        assert accepted_logins(first) == 1
+        assert accepted_logins(second) == 2
