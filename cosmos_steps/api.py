@@ -13,7 +13,8 @@ Wrong ids raise cosmos_steps.errors.NotFound / Ambiguous (both CosmosError).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,19 @@ from cosmos_steps.timeutil import parse_since
 
 ProjectRef = Project | str | os.PathLike[str]
 DEFAULT_LIMIT = 50
+
+
+@contextmanager
+def _opened(project: ProjectRef) -> Iterator[Project]:
+    """The Project to use; one opened here from a config path is closed afterwards."""
+    if isinstance(project, Project):
+        yield project
+        return
+    opened = Project(project)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def _limit(limit: int) -> int:
@@ -38,8 +52,8 @@ def list_prompts(
     """Newest prompts (with their run count and latest run status) and how many there are."""
     if model is not None and model not in db.MODEL_TYPES:
         raise CosmosError(f"model must be one of {', '.join(db.MODEL_TYPES)} (got {model!r})")
-    conn = Project.of(project).reader()
-    rows, total = queries.list_prompts(conn, model, _limit(limit))
+    with _opened(project) as opened:
+        rows, total = queries.list_prompts(opened.reader(), model, _limit(limit))
     return {"prompts": [db.decode(row) for row in rows], "total": total}
 
 
@@ -60,32 +74,35 @@ def list_runs(
         threshold = parse_since(since) if since is not None else None
     except ValueError as exc:
         raise CosmosError(f"since: {exc}") from None
-    conn = Project.of(project).reader()
-    prompt_id = queries.resolve(conn, prompt, ("prompt",))[1] if prompt is not None else None
-    rows, total = queries.list_runs(
-        conn,
-        status=status,
-        prompt_id=prompt_id,
-        spec=spec,
-        host=host,
-        since=threshold,
-        limit=_limit(limit),
-    )
+    with _opened(project) as opened:
+        conn = opened.reader()
+        prompt_id = queries.resolve(conn, prompt, ("prompt",))[1] if prompt is not None else None
+        rows, total = queries.list_runs(
+            conn,
+            status=status,
+            prompt_id=prompt_id,
+            spec=spec,
+            host=host,
+            since=threshold,
+            limit=_limit(limit),
+        )
     return {"runs": [details.run_summary(row) for row in rows], "total": total}
 
 
 def get_prompt(ref: str, *, project: ProjectRef = "config.yaml") -> dict[str, Any]:
     """One prompt row (by id, unique id prefix or spec name)."""
-    conn = Project.of(project).reader()
-    _, prompt_id = queries.resolve(conn, ref, ("prompt",))
-    return db.decode(queries.get_row(conn, "prompt", prompt_id) or {})
+    with _opened(project) as opened:
+        conn = opened.reader()
+        _, prompt_id = queries.resolve(conn, ref, ("prompt",))
+        return db.decode(queries.get_row(conn, "prompt", prompt_id) or {})
 
 
 def get_run(ref: str, *, project: ProjectRef = "config.yaml") -> dict[str, Any]:
     """One run row (by id, unique id prefix or run key), with its duration."""
-    conn = Project.of(project).reader()
-    _, run_id = queries.resolve(conn, ref, ("run",))
-    return details.run_summary(queries.get_row(conn, "run", run_id) or {})
+    with _opened(project) as opened:
+        conn = opened.reader()
+        _, run_id = queries.resolve(conn, ref, ("run",))
+        return details.run_summary(queries.get_row(conn, "run", run_id) or {})
 
 
 def search(
@@ -96,8 +113,8 @@ def search(
 
     if not query.split():
         raise CosmosError("search needs at least one word")
-    conn = Project.of(project).reader()
-    rows, total, terms = fulltext.search(conn, query, _limit(limit))
+    with _opened(project) as opened:
+        rows, total, terms = fulltext.search(opened.reader(), query, _limit(limit))
     results = []
     for row in rows:
         text, spans = fulltext.snippet(row.pop("text"), terms)
@@ -108,12 +125,12 @@ def search(
 
 def show(ref: str, *, project: ProjectRef = "config.yaml") -> dict[str, Any]:
     """A prompt with all its runs, or a run with everything known about it (`type` says which)."""
-    project = Project.of(project)
-    conn = project.reader()
-    kind, row_id = queries.resolve(conn, ref, ("prompt", "run"))
-    if kind == "prompt":
-        return details.show_prompt(conn, row_id)
-    return details.show_run(project, conn, row_id)
+    with _opened(project) as opened:
+        conn = opened.reader()
+        kind, row_id = queries.resolve(conn, ref, ("prompt", "run"))
+        if kind == "prompt":
+            return details.show_prompt(conn, row_id)
+        return details.show_run(opened, conn, row_id)
 
 
 def cancel(
@@ -122,14 +139,16 @@ def cancel(
     """Stop a batch job (given a batch or one of its runs) on its host; mark its runs cancelled."""
     from cosmos_steps import jobs
 
-    return jobs.cancel(Project.of(project), ref, say)
+    with _opened(project) as opened:
+        return jobs.cancel(opened, ref, say)
 
 
 def preview_delete(kind: str, ref: str, *, project: ProjectRef = "config.yaml") -> dict[str, Any]:
     """What deleting a prompt or run would remove (rows, result folders, bytes)."""
     from cosmos_steps import deletion
 
-    return deletion.plan(Project.of(project), kind, ref)
+    with _opened(project) as opened:
+        return deletion.plan(opened, kind, ref)
 
 
 def delete(
@@ -147,15 +166,16 @@ def delete(
     """
     from cosmos_steps import deletion
 
-    project = Project.of(project)
-    return deletion.execute(project, preview or deletion.plan(project, kind, ref), keep_outputs)
+    with _opened(project) as opened:
+        return deletion.execute(opened, preview or deletion.plan(opened, kind, ref), keep_outputs)
 
 
 def verify(*, fix: bool = False, project: ProjectRef = "config.yaml") -> dict[str, Any]:
     """Database against files: missing outputs, checksum mismatches, orphaned result folders."""
     from cosmos_steps import verify as verifier
 
-    return verifier.verify(Project.of(project), fix)
+    with _opened(project) as opened:
+        return verifier.verify(opened, fix)
 
 
 def host_status(
@@ -164,4 +184,5 @@ def host_status(
     """One report per host: reachable, runtime, GPUs, jobs, orphans and zombies."""
     from cosmos_steps import hoststatus
 
-    return hoststatus.status(Project.of(project), hosts, timeout)
+    with _opened(project) as opened:
+        return hoststatus.status(opened, hosts, timeout)

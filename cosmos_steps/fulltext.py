@@ -9,10 +9,9 @@ Users never write FTS5 syntax: quotes, `*`, `-`, `NEAR`, `OR` are just text.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 TOKEN = re.compile(r"[^\W_]+")
 """What FTS5's unicode61 tokenizer keeps as a token: runs of letters and digits."""
@@ -20,8 +19,7 @@ TOKEN = re.compile(r"[^\W_]+")
 Span = tuple[int, int]
 
 
-@dataclasses.dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     """One word of the query."""
 
     text: str

@@ -67,11 +67,6 @@ class Project:
                 raise CosmosError(exc.problems[0] + (extra if more else "")) from None
         return self._settings
 
-    @classmethod
-    def of(cls, project: Project | str | os.PathLike[str]) -> Project:
-        """A Project, given one or the path of its config.yaml."""
-        return project if isinstance(project, Project) else cls(project)
-
     def path(self, value: str | os.PathLike[str]) -> Path:
         """A path from the config or the database, made absolute against the project folder."""
         path = Path(value).expanduser()
@@ -125,6 +120,7 @@ class Project:
         return Host(name, conf)
 
     def close(self) -> None:
+        """Close the read connection (reopened by the next reader() call)."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
