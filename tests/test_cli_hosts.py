@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from cosmos_steps import PROJECT_DIR
@@ -277,3 +278,73 @@ def test_stream_ctrl_c_exits_130(cosmos_project, start_job):
     assert process.returncode == 130
     assert b"Traceback" not in err and b"interrupted" in err
     assert job.status()["state"] == "running"  # Ctrl+C stops following, not the job
+
+
+FAKE_DOCKER = """#!/usr/bin/env bash
+case "$1" in
+  info) echo "27.3.1" ;;
+  ps) printf 'ghost-00000000-ffffffffffff\\tcosmos-ghost-00000000-ffffffffffff\\tUp 3 minutes\\n' ;;
+  inspect) [[ "$4" == cosmos-ghost-* ]] && echo true || echo false ;;
+esac
+"""
+
+
+def test_status_of_a_docker_host_reads_labelled_containers(tmp_path, cli, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("docker", FAKE_DOCKER), ("nvidia-smi", FAKE_SMI)):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    host = {
+        "transport": "local",
+        "runtime": "docker",
+        "root": "dock",
+        "cosmos_dir": "/opt/c",
+        "checkpoint_dir": "/opt/c/checkpoints",
+        "docker": {"image": "cosmos:latest"},
+    }
+    project = ProjectDir(tmp_path, {"gpu": host})
+    stopped = tmp_path / "dock" / "jobs" / "gone-00000000-999999999999" / "state" / "launch"
+    stopped.mkdir(parents=True)  # a job whose container is no longer running
+    project.add_prompt("ps_gone000000000000", "gone", "a prompt")
+    project.add_batch(
+        "gone-00000000-999999999999",
+        "ps_gone000000000000",
+        {"rs_gone": "gone"},
+        host="gpu",
+        status="running",
+    )
+
+    result = cli(project, "status", "--json")
+    assert result.code == 0, result.err
+    (report,) = result.json()
+    assert (report["runtime_ok"], report["runtime_detail"]) == (True, "27.3.1")
+    assert len(report["gpus"]) == 2
+    jobs = {job["job_id"]: job for job in report["jobs"]}
+    assert jobs["gone-00000000-999999999999"]["state"] == "dead"
+    ghost = jobs["ghost-00000000-ffffffffffff"]
+    assert (ghost["state"], ghost["container"]) == ("running", "cosmos-ghost-00000000-ffffffffffff")
+    assert [job["job_id"] for job in report["orphans"]] == ["ghost-00000000-ffffffffffff"]
+    assert [(z["id"], z["host_state"]) for z in report["zombies"]] == [("rs_gone", "dead")]
+
+
+def test_status_checks_hosts_concurrently(tmp_path, cli, monkeypatch):
+    """Each host's first command waits for the others': it only passes if all run at once."""
+    hosts = {name: local_host(name) for name in ("a", "b", "c")}
+    project = ProjectDir(tmp_path, hosts)
+    barrier = threading.Barrier(len(hosts), timeout=10)
+
+    class TogetherTransport(LocalTransport):
+        def run(self, argv, *, stdin=None, timeout=None):
+            if argv == ["true"]:
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    raise TransportError("hosts were checked one after another") from None
+            return super().run(argv, stdin=stdin, timeout=timeout)
+
+    monkeypatch.setattr(Host, "connect", lambda self: TogetherTransport())
+    result = cli(project, "status", "--json")
+    assert result.code == 0, result.out
+    assert [report["reachable"] for report in result.json()] == [True, True, True]
