@@ -62,7 +62,8 @@ def search(
         params.append(expression)
     for term in terms:
         if term.literal:
-            clauses.append("(instr(casefold(p.text), ?) > 0 OR instr(casefold(p.name), ?) > 0)")
+            fold = "lower" if term.text.isascii() else "casefold"  # SQLite's lower(): ASCII only
+            clauses.append(f"(instr({fold}(p.text), ?) > 0 OR instr({fold}(p.name), ?) > 0)")
             params += [term.text.casefold()] * 2
     where = " AND ".join(clauses)
     rows = conn.execute(

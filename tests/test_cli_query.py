@@ -375,3 +375,9 @@ def test_since_excludes_older_runs(seeded):
     recent = datetime.now(UTC) - timedelta(hours=1)
     runs = api.list_runs(since=recent, project=seeded.config)["runs"]
     assert [run["id"] for run in runs] == [RUN_ALLEY]
+
+
+def test_literal_search_folds_unicode_case(seeded):
+    seeded.add_prompt("ps_3333dddd00000000", "cafe", "CAFÉ-TERRACE at night")
+    hits = api.search("café-terrace", project=seeded.config)["results"]
+    assert [hit["id"] for hit in hits] == ["ps_3333dddd00000000"]
