@@ -74,7 +74,7 @@ def cancel(project: Project, ref: str, say: Callable[[str], None] | None = None)
         )
     with remote_job(project, batch, say or _say_to_stderr) as job:
         host_state = job.status()["state"]
-        if host_state == "running":
+        if host_state in ("running", "absent"):  # absent: jobctl marks it so it never starts
             job.cancel()
     runs = queries.batch_runs(project.reader(), batch["id"])
     active = [row["id"] for row in runs if row["status"] not in db.FINAL_STATUSES]

@@ -4,6 +4,7 @@
 #   jobctl.sh start JOB_DIR --direct CMD...    run CMD once in the foreground, e.g. docker run -d
 #   jobctl.sh status JOB_DIR [--container NAME] [--sudo]   key=value lines (state, exit_code, ...)
 #   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
+#                                             (a job cancelled before it started never starts)
 #   jobctl.sh remove JOB_DIR                  delete a finished job folder
 #   jobctl.sh list JOBS_DIR [--container-prefix P] [--sudo]   "job<TAB>state<TAB>heartbeat_age"
 #                                             per job (container of a job = P + job id)
@@ -60,8 +61,8 @@ heartbeat_age() { # seconds since the job's last heartbeat (or its launch)
 case "$action" in
   start)
     mkdir -p "$state"
-    if ! mkdir "$state/launch" 2> /dev/null; then
-      echo exists
+    if [[ -f "$state/cancelled" ]] || ! mkdir "$state/launch" 2> /dev/null; then
+      echo exists # started by another process, or cancelled before it started
       exit 0
     fi
     date +%s > "$state/launched_at"
@@ -80,7 +81,7 @@ case "$action" in
   status)
     parse_options "$@"
     now=$(date +%s)
-    if [[ ! -d "$state/launch" ]]; then
+    if [[ ! -d "$state/launch" && ! -f "$state/cancelled" ]]; then
       echo state=absent
       exit 0
     fi
@@ -104,7 +105,7 @@ case "$action" in
     ;;
   cancel)
     parse_options "$@"
-    [[ -d "$state" ]] || { echo absent; exit 0; }
+    mkdir -p "$state"
     date +%s > "$state/cancelled"
     if [[ -n "$container" ]]; then
       "${docker[@]}" stop -t 20 "$container" > /dev/null 2>&1 || true

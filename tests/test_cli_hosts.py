@@ -348,3 +348,15 @@ def test_status_checks_hosts_concurrently(tmp_path, cli, monkeypatch):
     result = cli(project, "status", "--json")
     assert result.code == 0, result.out
     assert [report["reachable"] for report in result.json()] == [True, True, True]
+
+
+def test_cancel_before_the_job_starts_keeps_it_from_starting(cosmos_project, cli, start_job):
+    job_id = "late-00000000-777777777777"
+    register(cosmos_project, job_id, {"rs_late": "late"}, "uploading")
+    result = cli(cosmos_project, "cancel", "late", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["host_state"] == "absent"
+    job = start_job(job_id, "echo should not run")  # the pipeline's upload finishing late
+    assert job.status()["state"] == "cancelled"
+    assert not (cosmos_project.root / "host" / "jobs" / job_id / "state" / "launch").exists()
+    assert cosmos_project.run_status("rs_late") == "cancelled"

@@ -177,7 +177,7 @@ def cancel_job(args: argparse.Namespace) -> int:
     runs = [Styled(f"{run['id']} ({run['run_key']})") for run in result["cancelled_runs"]]
     how = {
         "running": "stopped the running job",
-        "absent": "the job had not started on the host",
+        "absent": "the job had not started on the host: it will not start",
     }.get(result["host_state"], f"the job was already {result['host_state']} on the host")
     items = [
         ("batch", f"{result['batch']} (job {result['batch_id']})"),
