@@ -92,7 +92,7 @@ def list_prompts(
         )
         params.append(model)
     rows = conn.execute(
-        "SELECT p.*, (SELECT COUNT(*) FROM runs r WHERE r.prompt_id = p.id) AS runs, "
+        "SELECT p.*, (SELECT COUNT(*) FROM runs r WHERE r.prompt_id = p.id) AS run_count, "
         "(SELECT status FROM runs r WHERE r.prompt_id = p.id ORDER BY r.created_at DESC LIMIT 1)"
         f" AS last_status FROM prompts p {_where(clauses)} "
         "ORDER BY p.created_at DESC, p.rowid DESC LIMIT ?",

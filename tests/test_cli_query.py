@@ -102,7 +102,7 @@ def test_list_prompts_with_counts_and_model_filter(seeded, cli):
     data = cli(seeded, "list", "prompts", "--json").json()
     assert [p["id"] for p in data["prompts"]] == [PROMPT_ALLEY, PROMPT_STREET, PROMPT_MEADOW]
     street = data["prompts"][1]
-    assert (street["runs"], street["last_status"]) == (2, "failed")
+    assert (street["run_count"], street["last_status"]) == (2, "failed")
     assert street["inputs"] is None or isinstance(street["inputs"], dict)
     assert cli(seeded, "list", "prompts", "--model", "upscale", "--json").json() == {
         "prompts": [],

@@ -69,7 +69,7 @@ def list_prompts(args: argparse.Namespace) -> int:
             prompt["id"],
             prompt["name"],
             prompt["kind"],
-            str(prompt["runs"]),
+            str(prompt["run_count"]),
             status_cell(prompt["last_status"]),
             format_time(prompt["created_at"]),
             truncate(prompt["text"], 60),
