@@ -151,11 +151,16 @@ class SSHTransport(Transport):
         self._call(f"put {remote}", lambda t: self._upload(t, local, remote, mode, progress))
 
     def get(self, remote: str, local: Path, progress: ProgressFn | None = None) -> None:
-        """Download a file by streaming it over an exec channel; resumes after a reconnect."""
+        """Download a file by streaming it over an exec channel; resumes after a reconnect.
+        A failed download leaves no partial file behind."""
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
-        with local.open("wb") as out:
-            self._call(f"get {remote}", lambda t: self._download(t, remote, out, progress))
+        try:
+            with local.open("wb") as out:
+                self._call(f"get {remote}", lambda t: self._download(t, remote, out, progress))
+        except BaseException:
+            local.unlink(missing_ok=True)
+            raise
 
     def read(self, remote: str, offset: int, limit: int = CHUNK) -> bytes:
         """Read up to `limit` bytes from `offset` (b'' when the file is missing or shorter)."""

@@ -196,6 +196,7 @@ def test_get_of_a_missing_file_fails_at_once(ssh: SSHTransport, tmp_path: Path) 
     with pytest.raises(TransportError, match="nonexistent"):
         ssh.get(str(tmp_path / "nonexistent"), tmp_path / "x")
     assert time.monotonic() - start < 3
+    assert not (tmp_path / "x").exists()
 
 
 def test_put_into_a_missing_folder_fails_at_once(ssh: SSHTransport, random_file: Path) -> None:
