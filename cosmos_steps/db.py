@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported lazily: sqlite_utils pulls in pandas (~0.3 s), too slow for the CLI
+    import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 LOCK_RETRY_SECONDS = 120.0
 
@@ -109,6 +110,7 @@ _TABLES: dict[str, dict[str, Any]] = {
             ["host", "created_at"],
             ["batch_id"],
             ["parent_run_id"],
+            ["model_type", "prompt_id"],
         ],
     },
     "artifacts": {
@@ -157,6 +159,8 @@ def to_json(value: Any) -> str:
 
 def connect(path: str | Path, journal_mode: str = "wal") -> sqlite_utils.Database:
     """Open (and create or migrate) the database."""
+    import sqlite_utils
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)

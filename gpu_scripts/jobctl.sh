@@ -4,19 +4,24 @@
 #   jobctl.sh start JOB_DIR --direct CMD...    run CMD once in the foreground, e.g. docker run -d
 #   jobctl.sh status JOB_DIR [--container NAME] [--sudo]   key=value lines (state, exit_code, ...)
 #   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
+#                                             (a job cancelled before it started never starts)
 #   jobctl.sh remove JOB_DIR                  delete a finished job folder
+#   jobctl.sh list JOBS_DIR [--container-prefix P] [--sudo]   "job<TAB>state<TAB>heartbeat_age"
+#                                             per job (container of a job = P + job id)
 set -euo pipefail
 action=$1
 job_dir=$2
 shift 2
 state="$job_dir/state"
 container=""
+container_prefix=""
 docker=(docker)
 
 parse_options() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --container) container=$2; shift 2 ;;
+      --container-prefix) container_prefix=$2; shift 2 ;;
       --sudo) docker=(sudo -n docker); shift ;;
       *) echo "jobctl: unknown option $1" >&2; exit 2 ;;
     esac
@@ -33,11 +38,34 @@ alive() { # is the job's process (or container) still there?
   fi
 }
 
+state_of() { # cancelled, finished, launch_failed, running or dead
+  # Liveness first, files second: a job that ends in between has written exit_code already.
+  local running=false
+  if alive; then running=true; fi
+  if [[ -f "$state/cancelled" ]]; then
+    echo cancelled
+  elif [[ -f "$state/exit_code" ]]; then
+    echo finished
+  elif [[ -f "$state/launch_failed" ]]; then
+    echo launch_failed
+  elif $running; then
+    echo running
+  else
+    echo dead
+  fi
+}
+
+heartbeat_age() { # seconds since the job's last heartbeat (or its launch)
+  local beat
+  beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at" 2> /dev/null || echo "$now")
+  echo $((now - beat))
+}
+
 case "$action" in
   start)
     mkdir -p "$state"
-    if ! mkdir "$state/launch" 2> /dev/null; then
-      echo exists
+    if [[ -f "$state/cancelled" ]] || ! mkdir "$state/launch" 2> /dev/null; then
+      echo exists # started by another process, or cancelled before it started
       exit 0
     fi
     date +%s > "$state/launched_at"
@@ -56,34 +84,31 @@ case "$action" in
   status)
     parse_options "$@"
     now=$(date +%s)
-    if [[ ! -d "$state/launch" ]]; then
+    if [[ ! -d "$state/launch" && ! -f "$state/cancelled" ]]; then
       echo state=absent
       exit 0
     fi
     echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
-    beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at")
-    echo "heartbeat_age=$((now - beat))"
-    # Liveness first, files second: a job that ends in between has written exit_code already.
-    running=false
-    if alive; then running=true; fi
-    if [[ -f "$state/cancelled" ]]; then
-      echo state=cancelled
-    elif [[ -f "$state/exit_code" ]]; then
-      echo state=finished
-    elif [[ -f "$state/launch_failed" ]]; then
-      echo state=launch_failed
-    elif $running; then
-      echo state=running
-    else
-      echo state=dead
-    fi
+    echo "heartbeat_age=$(heartbeat_age)"
     for name in started_at finished_at exit_code; do
-      if [[ -f "$state/$name" ]]; then echo "$name=$(cat "$state/$name")"; fi
+      [[ -f "$state/$name" ]] && echo "$name=$(cat "$state/$name")"
+    done
+    echo "state=$(state_of)"
+    ;;
+  list)
+    parse_options "$@"
+    now=$(date +%s)
+    for dir in "$job_dir"/*/; do
+      state="${dir%/}/state"
+      [[ -d "$state/launch" ]] || continue
+      job=$(basename "$dir")
+      [[ -n "$container_prefix" ]] && container="$container_prefix$job"
+      printf '%s\t%s\t%s\n' "$job" "$(state_of)" "$(heartbeat_age)"
     done
     ;;
   cancel)
     parse_options "$@"
-    [[ -d "$state" ]] || { echo absent; exit 0; }
+    mkdir -p "$state"
     date +%s > "$state/cancelled"
     if [[ -n "$container" ]]; then
       "${docker[@]}" stop -t 20 "$container" > /dev/null 2>&1 || true

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.cli_project import CliResult, JobStarter, ProjectDir, seed
 from tests.sshd import LoopbackSSHD, SSHDUnavailable
 
 
@@ -45,3 +47,36 @@ def sshd_factory() -> Iterator[Callable[[], LoopbackSSHD]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def cosmos_project(tmp_path: Path) -> ProjectDir:
+    """An empty project folder (config.yaml with a local simulated host, a real database)."""
+    return ProjectDir(tmp_path)
+
+
+@pytest.fixture
+def seeded(cosmos_project: ProjectDir) -> ProjectDir:
+    """A project with three prompts and four runs (see tests/cli_project.seed)."""
+    return seed(cosmos_project)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `cosmos --config <project>/config.yaml ARGS...` in this process: CliResult."""
+    from cosmos_steps.cli import main
+
+    def run(project: ProjectDir, *args: str) -> CliResult:
+        code = main(["--config", str(project.config), *args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def start_job(cosmos_project: ProjectDir) -> Iterator[JobStarter]:
+    """start_job(job_id, bash_task, host="sim") -> RemoteJob; running jobs are stopped after."""
+    starter = JobStarter(cosmos_project)
+    yield starter
+    starter.stop_all()

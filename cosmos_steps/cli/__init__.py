@@ -1,4 +1,4 @@
-"""The `cosmos` command: look at and manage what the pipeline did (the pipeline itself is `snakemake`).
+"""The `cosmos` command: look at and manage what the pipeline did (the pipeline is `snakemake`).
 
 Each command group lives in its own module with a `register(subparsers)` function; a command's
 handler returns the process exit code. User mistakes (a wrong id, a bad spec) print one clear
@@ -12,9 +12,10 @@ import sys
 from collections.abc import Callable
 
 from cosmos_steps import __version__
-from cosmos_steps.cli import specs_cmd
+from cosmos_steps.cli import hosts_cmd, manage_cmd, query_cmd, specs_cmd
+from cosmos_steps.errors import CosmosError
 
-COMMAND_MODULES = [specs_cmd]
+COMMAND_MODULES = [specs_cmd, query_cmd, hosts_cmd, manage_cmd]
 
 
 class UserError(Exception):
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except UserError as exc:
+    except (UserError, CosmosError) as exc:
         print(f"cosmos: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""`python -m cosmos_steps.cli` = the `cosmos` command."""
+"""`python -m cosmos_steps.cli ...`: the `cosmos` command without the console script."""
 
 import sys
 
