@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 
 from cosmos_steps import __version__
-from cosmos_steps.cli import specs_cmd
+from cosmos_steps.cli import report_cmd, specs_cmd
 
-COMMAND_MODULES = [specs_cmd]
+COMMAND_MODULES = [specs_cmd, report_cmd]
 
 
 class UserError(Exception):
