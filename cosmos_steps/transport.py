@@ -71,7 +71,7 @@ class Transport(abc.ABC):
             raise TransportError(f"{self.label}: `{argv[0]}` failed: {tail}")
         return result
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release connections (no-op for the local transport)."""
 
     def __enter__(self) -> Transport:

@@ -210,13 +210,14 @@ class BatchJob:
         self.files = {name: Path(path) for name, path in job["files"].items()}
         self.files["job.sh"] = GPU_SCRIPTS / "job.sh"
         self.files["task.sh"] = GPU_SCRIPTS / TASK_SCRIPTS[job["task"]]
+        self.files["lib.sh"] = GPU_SCRIPTS / "lib.sh"
         cosmos_dir = session.cosmos_dir()
         self.shas = {name: sha256_file(path) for name, path in self.files.items()}
-        self.job_id, existing = choose_job_id(
-            database, job_identity(job, self.shas, host, cosmos_dir)
-        )
+        base_id = job_identity(job, self.shas, host, cosmos_dir)
+        self.job_id, existing = choose_job_id(database, base_id)
         env_path = job_path.parent / "job.env"
-        write_env(env_path, host.job_env(job["task"], self.job_id, cosmos_dir))
+        # From the base id, so a re-run of an unchanged batch uploads nothing new.
+        write_env(env_path, host.job_env(job["task"], base_id, cosmos_dir))
         self.files["job.env"] = env_path
         self.run_ids = register(database, job, self.job_id, host, existing)
         labels = {"batch": job["batch"], "spec": job["spec"]}
