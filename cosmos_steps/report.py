@@ -26,6 +26,7 @@ from urllib.parse import quote
 from cosmos_steps import thumbnails
 from cosmos_steps.files import copy_file, write_text
 from cosmos_steps.remote import sha256_file
+from cosmos_steps.specs import Plan
 
 PAGE = Path("results/report.html")
 THUMBS = ".thumbs"
@@ -111,7 +112,7 @@ class SpecGrid:
         return {axis: list(found.values()) for axis, found in seen.items()}
 
 
-def grids_from_plan(plan: Any) -> list[SpecGrid]:
+def grids_from_plan(plan: Plan) -> list[SpecGrid]:
     """Specs, axes and values in the order the spec files list them."""
     return [
         SpecGrid(
@@ -493,7 +494,7 @@ def render(sections: list[Section], project: str) -> str:
     )
 
 
-def write_report(config: dict[str, Any], plan: Any = None, page: Path = PAGE) -> Summary:
+def write_report(config: dict[str, Any], plan: Plan | None = None, page: Path = PAGE) -> Summary:
     """Write the report page for the project in the current folder; return what it holds.
 
     With a plan (from the specs), the page shows exactly the specs' runs in their listed order;
