@@ -15,6 +15,7 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	@$(BIN)/cosmos list runs --limit 20
+	@echo "report: results/report.html (rewrite and open it: $(BIN)/cosmos report --open)"
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
@@ -35,7 +36,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,slurm]'
 	touch $(STAMP)
 
-# OpenSSH server (the tests start their own on 127.0.0.1) and Debian's ffmpeg (ffprobe checks).
+# OpenSSH server (tests start their own on 127.0.0.1), Debian's ffmpeg (ffprobe checks), chromium (report page).
 system-deps:
 	@.ci/system-deps.sh
 

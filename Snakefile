@@ -17,10 +17,12 @@ include: "rules/enhance.smk"
 include: "rules/jobspec.smk"
 include: "rules/infer.smk"
 include: "rules/upscale.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_outputs(),
+        "results/report.html",
     localrule: True

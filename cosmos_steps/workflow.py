@@ -86,3 +86,26 @@ def enhance_job_rule(spec: dict[str, Any], input: Any, output: Any, config: dict
     make_context_video(Path(input.context), Path(output.context), ffmpeg_exe(config["ffmpeg"]))
     prompt_id = record_prompts(database(config), spec["run"], None)
     enhance_job(spec, prompt_id, Path(output.context), Path(output.job), Path(output.prompt))
+
+
+def report_rule(plan: specs.Plan, page: str, log: str, config: dict[str, Any]) -> None:
+    """Body of rule cosmos_report: the page, and its one-line summary in the log."""
+    from cosmos_steps.files import write_text
+    from cosmos_steps.report import write_report
+
+    summary = write_report(config, plan, Path(page))
+    write_text(Path(log), summary.line() + "\n")
+
+
+def report_after_error(plan: specs.Plan, config: dict[str, Any]) -> None:
+    """onerror handler: rule cosmos_report cannot run once a run failed (its input is missing),
+    so the page is written here, failed runs and their reasons included. A problem with the
+    page is printed and never hides the run's own error."""
+    from cosmos_steps.report import write_report
+
+    try:
+        summary = write_report(config, plan)
+    except Exception as exc:  # whatever it is, the run's own error matters more
+        print(f"report not written: {exc}", file=sys.stderr)
+        return
+    print(f"report of this failed run: {summary.line()}", file=sys.stderr)

@@ -1,11 +1,14 @@
 # Spec discovery, validation, sweep expansion and batch assignment happen once per parse, in
 # cosmos_steps.specs (cheap: YAML files and folder listings only). get_* helpers feed the rules.
 from cosmos_steps import nvidia
+from cosmos_steps.report import value_label
 from cosmos_steps.specs import BATCH_PATTERN, RUN_PATTERN, SPEC_NAME
 from cosmos_steps.workflow import (
     enhance_job_rule,
     jobspec_rule,
     plan_or_exit,
+    report_after_error,
+    report_rule,
     transfer_job_rule,
     transfer_view,
     upscale_job_rule,
@@ -26,6 +29,22 @@ def get_final_outputs():
     outputs = [f"results/{key}/output.mp4" for key in PLAN.runs]
     outputs += [f"results/{key}/output_4k.mp4" for keys in PLAN.upscales.values() for key in keys]
     return outputs
+
+
+def get_report_category(wildcards):
+    """`snakemake --report`: a run's videos are filed under its spec..."""
+    return PLAN.runs[wildcards.run]["spec"]
+
+
+def get_report_subcategory(wildcards):
+    """...and its sweep point (the spec name for a spec without sweep)."""
+    return wildcards.run.partition("/")[2] or wildcards.run
+
+
+def get_report_labels(wildcards):
+    """`snakemake --report` labels: the run and its swept values."""
+    sweep = PLAN.runs[wildcards.run]["sweep"]
+    return {"run": wildcards.run, **{axis: value_label(value) for axis, value in sweep.items()}}
 
 
 def get_run(wildcards):

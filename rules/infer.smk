@@ -24,7 +24,13 @@ rule cosmos_split:
         manifest=get_run_manifest,
         run="work/jobs/{run}/run.json",
     output:
-        video="results/{run}/output.mp4",
+        video=report(
+            "results/{run}/output.mp4",
+            caption="../docs/report/output.rst",
+            category=get_report_category,
+            subcategory=get_report_subcategory,
+            labels=get_report_labels,
+        ),
         prompt="results/{run}/prompt.txt",
         meta="results/{run}/run.json",
     log:

@@ -22,7 +22,13 @@ rule cosmos_upscale:
     input:
         manifest=get_upscale_manifest,
     output:
-        video="results/{run}/output_4k.mp4",
+        video=report(
+            "results/{run}/output_4k.mp4",
+            caption="../docs/report/output_4k.rst",
+            category=get_report_category,
+            subcategory=get_report_subcategory,
+            labels=get_report_labels,
+        ),
     log:
         "logs/upscale/{run}.log",
     localrule: True

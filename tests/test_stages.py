@@ -106,6 +106,7 @@ def test_upscale_is_a_separate_job_that_never_reruns_inference(tmp_path: Path) -
     planned = snakemake(root, "-n")
     assert job_counts(planned.stdout + planned.stderr) == {
         "all": 1, "cosmos_infer": 1, "cosmos_upscale": 1, "cosmos_upscale_job": 1,
+        "cosmos_report": 1,
     }  # fmt: skip
     assert snakemake(root).returncode == 0
     info = probe(ffmpeg_exe(), str(root / "results/meadow/seed-1/output_4k.mp4"))

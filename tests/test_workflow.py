@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ def test_dry_run_plans_the_dag(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert job_counts(done.stdout + done.stderr) == {
         "all": 1, "cosmos_transfer_job": 3, "cosmos_infer": 3, "cosmos_jobspec": 5, "cosmos_split": 5,
+        "cosmos_report": 1,
     }  # fmt: skip
     assert not (root / "cosmos.db").exists()  # nothing written at parse time
 
@@ -100,6 +102,19 @@ def test_database_records_prompts_runs_artifacts_events(project: Path) -> None:
         assert output[0][1] == (project / output[0][2]).stat().st_size
 
 
+def test_the_report_is_written_and_snakemake_report_holds_the_videos(project: Path) -> None:
+    assert (project / "results/report.html").is_file()
+    log = (project / "logs/report/report.log").read_text()
+    assert log.startswith("results/report.html: 2 specs, 5 runs (5 completed)")
+    done = snakemake(project, "--report", str(project / "report.zip"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    with zipfile.ZipFile(project / "report.zip") as archive:
+        videos = [name for name in archive.namelist() if name.endswith("/output.mp4")]
+        page = archive.read("report/report.html").decode()
+    assert len(videos) == len(RUNS)
+    assert '"labels": {"run": "street/depth-0.4_seed-2", "depth": "0.4", "seed": "2"}' in page
+
+
 def test_second_run_has_nothing_to_do(project: Path) -> None:
     done = snakemake(project, "-n")
     assert done.returncode == 0
@@ -119,6 +134,7 @@ def test_editing_a_prompt_reruns_only_that_spec_and_deleting_a_result_only_that_
         "cosmos_infer": 2,
         "cosmos_jobspec": 4,
         "cosmos_split": 4,
+        "cosmos_report": 1,
     }
     assert snakemake(project).returncode == 0
     assert (project / "results/meadow/output.mp4").stat().st_mtime_ns == meadow_before
@@ -126,7 +142,11 @@ def test_editing_a_prompt_reruns_only_that_spec_and_deleting_a_result_only_that_
     assert text == "A rainy street at dawn"
     (project / "results/street/depth-0.6_seed-1/output.mp4").unlink()
     planned = snakemake(project, "-n")
-    assert job_counts(planned.stdout + planned.stderr) == {"all": 1, "cosmos_split": 1}
+    assert job_counts(planned.stdout + planned.stderr) == {
+        "all": 1,
+        "cosmos_split": 1,
+        "cosmos_report": 1,
+    }
     assert snakemake(project).returncode == 0
     assert (project / "results/street/depth-0.6_seed-1/output.mp4").is_file()
 
