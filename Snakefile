@@ -13,6 +13,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/controls.smk"
 include: "rules/enhance.smk"
 include: "rules/jobspec.smk"
 include: "rules/infer.smk"

@@ -93,8 +93,18 @@ def write_bare(folder: Path, project: Path) -> tuple[Path, int]:
 
 def timed(snakefile: Path, project: Path, args: list[str]) -> dict[str, float]:
     """CPU seconds (user + sys) and wall seconds of one Snakemake command in a fresh process."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(project),
-               "--workflow-profile", "none", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "-d",
+        str(project),
+        "--workflow-profile",
+        "none",
+        *args,
+    ]
     path = os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

@@ -52,10 +52,24 @@ def sha256(path: Path) -> str:
 def openssh_sftp(server: LoopbackSSHD, command: str) -> None:
     """Run one `sftp -b` batch command against the server."""
     argv = [
-        "sftp", "-q", "-F", "/dev/null", "-b", "-", "-i", str(server.client_key),
-        "-P", str(server.port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={server.known_hosts}", f"{server.user}@{server.host}",
-    ]  # fmt: skip
+        "sftp",
+        "-q",
+        "-F",
+        "/dev/null",
+        "-b",
+        "-",
+        "-i",
+        str(server.client_key),
+        "-P",
+        str(server.port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={server.known_hosts}",
+        f"{server.user}@{server.host}",
+    ]
     subprocess.run(argv, input=command.encode(), check=True, stdout=subprocess.DEVNULL)
 
 

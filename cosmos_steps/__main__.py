@@ -21,12 +21,51 @@ def main(argv: list[str] | None = None) -> int:
     split.add_argument("--out", type=Path, required=True, help="the file the rule declares")
     split.add_argument("--run-json", type=Path, help="work/jobs/<run>/run.json (transfer)")
     split.add_argument("--log", type=Path, required=True)
+    render = steps.add_parser("render", help="check a render folder, or encode one modality of it")
+    render.add_argument("action", choices=["validate", "encode"])
+    render.add_argument("--frames", type=Path, required=True, help="the render folder")
+    render.add_argument(
+        "--out", type=Path, required=True, help="validation.json, or <modality>.mp4"
+    )
+    render.add_argument("--fps", type=float, default=24)
+    render.add_argument("--crf", type=int, default=18)
+    render.add_argument("--preset", default="medium")
+    render.add_argument("--ffmpeg", default="auto")
+    render.add_argument("--log", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.step == "render":
+        return run_render(args)
     if args.step == "infer":
         from cosmos_steps.steps.infer import infer as run_infer
 
         return run_infer(args.job, args.manifest, args.log)
     return run_split(args)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Validate a render folder (every problem at once) or encode one of its modalities."""
+    from cosmos_steps.ffmpeg import FfmpegError
+    from cosmos_steps.progress import Reporter
+    from cosmos_steps.steps import controls
+
+    reporter = Reporter(args.log, prefix=str(args.frames))
+    try:
+        if args.action == "validate":
+            controls.validate(args.frames, args.out, reporter)
+        else:
+            settings = {
+                "fps": args.fps,
+                "crf": args.crf,
+                "preset": args.preset,
+                "ffmpeg": args.ffmpeg,
+            }
+            controls.encode_one(args.frames, args.out, settings, args.log)
+    except (controls.RenderProblems, FfmpegError) as exc:
+        reporter.say(f"ERROR: {exc}")
+        return 1
+    finally:
+        reporter.close()
+    return 0
 
 
 def run_split(args: argparse.Namespace) -> int:

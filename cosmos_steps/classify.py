@@ -6,18 +6,35 @@ import re
 
 KINDS = ("oom", "guardrail", "checkpoint", "container", "killed", "cancelled", "unknown")
 _PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
-    ("oom", re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED"),
-     "CUDA out of memory"),
-    ("guardrail", re.compile(r"Guardrail blocked generation|is not safe|failed safety checks"),
-     "blocked by NVIDIA's guardrail (prompt or video judged unsafe)"),
-    ("checkpoint", re.compile(r"(No such file or directory|FileNotFoundError|not found).*"
-                              r"(checkpoint|\.pt\b|\.jit\b|safetensors)", re.IGNORECASE),
-     "missing checkpoint file"),
-    ("container", re.compile(r"Unable to find image|pull access denied|Error response from daemon|"
-                             r"could not select device driver|FATAL:.*(image|container)|"
-                             r"docker: |apptainer: command not found|docker: command not found"),
-     "container or image error"),
-]  # fmt: skip
+    (
+        "oom",
+        re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED"),
+        "CUDA out of memory",
+    ),
+    (
+        "guardrail",
+        re.compile(r"Guardrail blocked generation|is not safe|failed safety checks"),
+        "blocked by NVIDIA's guardrail (prompt or video judged unsafe)",
+    ),
+    (
+        "checkpoint",
+        re.compile(
+            r"(No such file or directory|FileNotFoundError|not found).*"
+            r"(checkpoint|\.pt\b|\.jit\b|safetensors)",
+            re.IGNORECASE,
+        ),
+        "missing checkpoint file",
+    ),
+    (
+        "container",
+        re.compile(
+            r"Unable to find image|pull access denied|Error response from daemon|"
+            r"could not select device driver|FATAL:.*(image|container)|"
+            r"docker: |apptainer: command not found|docker: command not found"
+        ),
+        "container or image error",
+    ),
+]
 
 
 def last_line(log_tail: str) -> str:

@@ -34,8 +34,7 @@ docs/control-inputs.md):
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import os
 import re
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_steps.ffmpeg import FfmpegError, run_ffmpeg
+from cosmos_steps.files import sha256_file, write_json
 from cosmos_steps.frames import (
     ALIASES,
     MODALITIES,
@@ -120,8 +120,8 @@ def encode_render(
             info=info,
         )
         videos[info.modality] = {"file": path.name, **_file_facts(path), **extra}
-    meta = _meta(report, fps, crf, preset, videos)
-    _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+    meta = build_meta(report_facts(report), {"fps": fps, "crf": crf, "preset": preset}, videos)
+    write_json(meta_path, meta)
     return meta
 
 
@@ -316,41 +316,37 @@ def _even_size(info: ModalityInfo) -> tuple[int, int]:
 
 def _file_facts(path: Path) -> dict[str, Any]:
     """sha256 and size of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def _meta(
-    report: ValidationReport, fps: float, crf: int, preset: str, videos: dict[str, Any]
-) -> dict[str, Any]:
-    """The content of meta.json."""
-    color = report.modalities["color"]
-    width, height = _even_size(color)
+def report_facts(report: ValidationReport) -> dict[str, Any]:
+    """A validation report as plain data (what the pipeline's validate step writes)."""
     return {
-        "source": str(report.scan.folder.resolve()),
-        "frame_range": [color.first, color.last],
-        "frame_count": color.count,
-        "fps": fps,
-        "size": [color.width, color.height],
-        "video_size": [width, height],
-        "codec": "h264",
-        "pix_fmt": "yuv420p",
-        "crf": crf,
-        "preset": preset,
-        "videos": videos,
+        "folder": str(report.scan.folder),
+        "modalities": {m: dataclasses.asdict(info) for m, info in report.modalities.items()},
         "ignored": report.scan.ignored,
         "warnings": report.warnings,
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def build_meta(
+    checked: dict[str, Any], settings: dict[str, Any], videos: dict[str, Any]
+) -> dict[str, Any]:
+    """The content of meta.json, from report_facts(), the encode settings and each video's facts."""
+    color = checked["modalities"]["color"]
+    width, height = color["width"], color["height"]
+    return {
+        "source": str(Path(checked["folder"]).resolve()),
+        "frame_range": [color["first"], color["last"]],
+        "frame_count": color["count"],
+        "fps": settings["fps"],
+        "size": [width, height],
+        "video_size": [width + width % 2, height + height % 2],
+        "codec": "h264",
+        "pix_fmt": "yuv420p",
+        "crf": settings["crf"],
+        "preset": settings["preset"],
+        "videos": videos,
+        "ignored": checked["ignored"],
+        "warnings": checked["warnings"],
+    }

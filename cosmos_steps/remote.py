@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cosmos_steps import PROJECT_DIR, simulator
 from cosmos_steps.classify import classify
+from cosmos_steps.files import sha256_file
 from cosmos_steps.hosts import Host, expand_home, needs_home
 from cosmos_steps.transport import ProgressFn, Transport, TransportError
 
@@ -42,7 +43,6 @@ _LINK_SCRIPT = (
     'ln -sfn "$blobs/$2" "$job/$1"; shift 2; done'
 )
 _MISSING_SCRIPT = 'dir="$1"; shift; for s in "$@"; do [ -f "$dir/$s" ] || echo "$s"; done'
-_hash_cache: dict[tuple[str, int, int], str] = {}
 
 
 class JobError(Exception):
@@ -63,19 +63,6 @@ class Outcome:
     exit_code: int | None
     wall_seconds: float
     adopted: bool
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file (cached per process by path, size and mtime)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _hash_cache:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        _hash_cache[key] = digest.hexdigest()
-    return _hash_cache[key]
 
 
 def check_job_path(name: str) -> str:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from cosmos_steps import thumbnails
 from cosmos_steps.files import copy_file, write_text
-from cosmos_steps.remote import sha256_file
+from cosmos_steps.files import sha256_file
 from cosmos_steps.specs import Plan
 
 PAGE = Path("results/report.html")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cosmos_steps import nvidia, schemas
+from cosmos_steps import frames, nvidia, schemas
 from cosmos_steps.config import read_yaml
 
 FOLDER_VIDEOS = {
@@ -31,10 +31,6 @@ FOLDER_VIDEOS = {
 """Control videos looked for in an `inputs` folder, by role."""
 ENCODED_NAMES = {"color": "color", "depth": "depth", "seg": "segmentation", "edge": "edge"}
 """Role -> file stem of the videos encode_controls makes from a render folder."""
-_RENDER_FILE = re.compile(
-    r"^(color|rgb|vis|depth|segmentation|seg|edge|canny)[._]\d+\.png$", re.IGNORECASE
-)
-_RENDER_ROLES = {"rgb": "color", "vis": "color", "segmentation": "seg", "canny": "edge"}
 HINT_SOURCE = {"edge": "edge", "depth": "depth", "seg": "seg"}
 """Control -> the input video it uses by default (vis always derives from color)."""
 SPEC_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -53,15 +49,14 @@ class Plan:
     upscales: dict[str, list[str]]
 
 
-def render_roles(folder: Path) -> list[str]:
-    """Roles present in a render folder, from file names only (PNG checks come in encode_controls)."""
-    roles = set()
-    for entry in folder.iterdir():
-        match = _RENDER_FILE.match(entry.name)
-        if match:
-            stem = match.group(1).lower()
-            roles.add(_RENDER_ROLES.get(stem, stem))
-    return sorted(roles)
+@functools.cache
+def render_files(folder: Path) -> dict[str, list[str]]:
+    """A render folder's PNGs by encoded video stem (color, depth, segmentation, edge).
+
+    File names only: the PNGs are checked by the encode_controls stage, not at parse time.
+    """
+    scan = frames.scan_render(folder)
+    return {modality: [str(p) for p in seq.values()] for modality, seq in scan.frames.items()}
 
 
 def spec_files(specs_dir: Path) -> list[Path]:
@@ -113,7 +108,7 @@ def load_spec(
             [
                 f"{where}: the file name {path.stem!r} is not a usable spec name; set `name:` "
                 "(letters, digits, _ . -; starting with a letter or digit)"
-            ]  # fmt: skip
+            ]
         )
     host = raw.get("host", config["default_host"])
     if host not in config["hosts"]:
@@ -140,6 +135,8 @@ def load_spec(
         "runs": [run["key"] for run in spec_runs],
         "axes": [label for label, _ in axis_labels(raw.get("sweep", {}))],
         "frames": base["frames"],
+        "frame_files": render_files(project / base["frames"]) if base["frames"] else {},
+        "fps": base["params"]["fps"],
         "enhance": base["enhance"],
         "upscale": base["upscale"] is not None,
         "prompt": base["prompt"],
@@ -167,16 +164,17 @@ def _inputs(raw: Any, spec: str, where: str, project: Path) -> tuple[dict[str, s
             found = [c for c in candidates if (project / folder / c).is_file()]
             if found:
                 videos[role] = f"{folder.rstrip('/')}/{found[0]}"
-    frames = mapping.pop("frames", None)
-    if frames is not None:
-        if not (project / frames).is_dir():
+    render_folder = mapping.pop("frames", None)
+    if render_folder is not None:
+        if not (project / render_folder).is_dir():
             raise schemas.ValidationFailed(
-                [f"{where}: inputs.frames: folder {frames!r} does not exist"]
+                [f"{where}: inputs.frames: folder {render_folder!r} does not exist"]
             )
-        for role in render_roles(project / frames):
+        for stem in render_files(project / render_folder):
+            role = next(role for role, name in ENCODED_NAMES.items() if name == stem)
             videos[role] = encoded_video(spec, role)
     videos.update(mapping)
-    return videos, frames
+    return videos, render_folder
 
 
 def normalise(

@@ -82,10 +82,21 @@ def make_strip(video: Path, target: Path, ffmpeg: str, count: int = FRAMES) -> N
     temp = target.with_name(f".{target.stem}.tmp{os.getpid()}{target.suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg(
-        ["-loglevel", "error", "-y", *args, "-filter_complex", f"{scaled};{stack}",
-         "-frames:v", "1", "-q:v", "4", str(temp)],
+        [
+            "-loglevel",
+            "error",
+            "-y",
+            *args,
+            "-filter_complex",
+            f"{scaled};{stack}",
+            "-frames:v",
+            "1",
+            "-q:v",
+            "4",
+            str(temp),
+        ],
         ffmpeg=ffmpeg,
-    )  # fmt: skip
+    )
     temp.replace(target)
 
 

@@ -13,9 +13,20 @@ from cosmos_steps import config as config_module
 from cosmos_steps import schemas, specs
 
 TRANSFER_FIELDS = (
-    "key", "spec", "spec_path", "prompt", "negative_prompt", "inputs", "frames", "controls",
-    "params", "enhance", "host", "sweep", "notes",
-)  # fmt: skip
+    "key",
+    "spec",
+    "spec_path",
+    "prompt",
+    "negative_prompt",
+    "inputs",
+    "frames",
+    "controls",
+    "params",
+    "enhance",
+    "host",
+    "sweep",
+    "notes",
+)
 """What a transfer run's result depends on (not upscale settings, not its batch or line)."""
 
 
@@ -73,8 +84,14 @@ def upscale_job_rule(batch: str, input: Any, output: Any, settings: dict[str, An
     """Body of rule cosmos_upscale_job."""
     from cosmos_steps.steps.jobs import upscale_job
 
-    upscale_job(batch, [Path(p) for p in input.metas], settings, Path(output.job), Path(output.spec),
-                Path(output.jsonl))  # fmt: skip
+    upscale_job(
+        batch,
+        [Path(p) for p in input.metas],
+        settings,
+        Path(output.job),
+        Path(output.spec),
+        Path(output.jsonl),
+    )
 
 
 def enhance_job_rule(spec: dict[str, Any], input: Any, output: Any, config: dict[str, Any]) -> None:
@@ -109,3 +126,12 @@ def report_after_error(plan: specs.Plan, config: dict[str, Any]) -> None:
         print(f"report not written: {exc}", file=sys.stderr)
         return
     print(f"report of this failed run: {summary.line()}", file=sys.stderr)
+
+
+def controls_meta_rule(input: Any, output: Any, params: Any, config: dict[str, Any]) -> None:
+    """Body of rule cosmos_controls_meta."""
+    from cosmos_steps.steps.controls import write_meta
+
+    settings = {"fps": params.fps, "crf": params.crf, "preset": params.preset}
+    videos = [Path(p) for p in input.videos]
+    write_meta(Path(input.validation), videos, settings, Path(output[0]), database(config))

@@ -4,6 +4,7 @@ from cosmos_steps import nvidia
 from cosmos_steps.report import value_label
 from cosmos_steps.specs import BATCH_PATTERN, RUN_PATTERN, SPEC_NAME
 from cosmos_steps.workflow import (
+    controls_meta_rule,
     enhance_job_rule,
     jobspec_rule,
     plan_or_exit,
@@ -22,11 +23,15 @@ wildcard_constraints:
     batch=BATCH_PATTERN,
     spec=SPEC_NAME,
     stage="batches|upscale|enhance",
+    video="color|depth|segmentation|edge",
 
 
 def get_final_outputs():
-    """Every run's output video, and its 4K version where the spec asks for one."""
+    """Every run's output video, its 4K version where asked, the controls' meta.json."""
     outputs = [f"results/{key}/output.mp4" for key in PLAN.runs]
+    outputs += [
+        f"work/controls/{name}/meta.json" for name, spec in PLAN.specs.items() if spec["frames"]
+    ]
     outputs += [f"results/{key}/output_4k.mp4" for keys in PLAN.upscales.values() for key in keys]
     return outputs
 
@@ -109,3 +114,31 @@ def get_enhance_context(wildcards):
     """The video that gives the prompt upsampler context: color, else the first control video."""
     run = PLAN.runs[PLAN.specs[wildcards.spec]["runs"][0]]
     return run["inputs"].get("color") or next(iter(nvidia.run_files(run).values()))
+
+
+def get_render_folder(wildcards):
+    """The render folder of a spec that gives PNG sequences."""
+    return PLAN.specs[wildcards.spec]["frames"]
+
+
+def get_render_frames(wildcards):
+    """Every control PNG of a spec's render folder."""
+    return [path for paths in PLAN.specs[wildcards.spec]["frame_files"].values() for path in paths]
+
+
+def get_modality_frames(wildcards):
+    """The PNGs of one modality (color, depth, segmentation, edge) of a render folder."""
+    return PLAN.specs[wildcards.spec]["frame_files"][wildcards.video]
+
+
+def get_render_fps(wildcards):
+    """The spec's fps, stamped on its control videos."""
+    return PLAN.specs[wildcards.spec]["fps"]
+
+
+def get_encoded_videos(wildcards):
+    """The control videos encoded from a spec's render folder."""
+    return [
+        f"work/controls/{wildcards.spec}/{stem}.mp4"
+        for stem in PLAN.specs[wildcards.spec]["frame_files"]
+    ]

@@ -21,16 +21,31 @@ SOURCES = {
 }
 
 
-def make_video(path: Path, source: str = "testsrc", frames: int = 12, size: str = "64x36",
-               fps: int = 24) -> Path:  # fmt: skip
+def make_video(
+    path: Path, source: str = "testsrc", frames: int = 12, size: str = "64x36", fps: int = 24
+) -> Path:
     """A real H.264 video from one of ffmpeg's test sources."""
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         f"{source}=size={size}:rate={fps}", "-frames:v", str(frames), "-pix_fmt", "yuv420p",
-         "-c:v", "libx264", str(path)],
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=size={size}:rate={fps}",
+            "-frames:v",
+            str(frames),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            str(path),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return path
 
 
@@ -53,8 +68,12 @@ def base_config(**host: Any) -> dict[str, Any]:
     return config
 
 
-def make_project(root: Path, specs: dict[str, dict[str, Any]], config: dict[str, Any] | None = None,
-                 videos: tuple[str, ...] = ("color", "depth")) -> Path:  # fmt: skip
+def make_project(
+    root: Path,
+    specs: dict[str, dict[str, Any]],
+    config: dict[str, Any] | None = None,
+    videos: tuple[str, ...] = ("color", "depth"),
+) -> Path:
     """A project folder: config.yaml, specs/<name>.yaml, videos/ with tiny control videos."""
     root.mkdir(parents=True, exist_ok=True)
     if videos:
@@ -70,11 +89,25 @@ def write_yaml(path: Path, data: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def snakemake(project: Path, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
-              ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def snakemake(
+    project: Path,
+    *args: str,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the real workflow in `project` (the repository's Snakefile, this interpreter)."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(PROJECT_DIR / "Snakefile"),
-               "-d", str(project), "--cores", "2", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(PROJECT_DIR / "Snakefile"),
+        "-d",
+        str(project),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )

@@ -41,22 +41,46 @@ def facts(path: Path) -> dict[str, object]:
     """Codec, pixel format, size, fps and exact frame count: ffprobe's view, else probe()'s."""
     if FFPROBE is None:
         info = probe(path)
-        return {"codec": info.codec, "pix_fmt": info.pix_fmt, "width": info.width,
-                "height": info.height, "fps": info.fps, "frames": info.frames}  # fmt: skip
+        return {
+            "codec": info.codec,
+            "pix_fmt": info.pix_fmt,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frames": info.frames,
+        }
     out = subprocess.run(
-        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-         "stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_frames,profile",
-         "-of", "json", str(path)],
-        capture_output=True, check=True, text=True,
-    ).stdout  # fmt: skip
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_frames,profile",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     stream = json.loads(out)["streams"][0]
     num, den = map(int, stream["r_frame_rate"].split("/"))
     assert stream["profile"] == "High"
     keys = ("codec_name", "pix_fmt", "width", "height")
     codec, pix_fmt, width, height = (stream[k] for k in keys)
     frames = int(stream["nb_read_frames"])
-    return {"codec": codec, "pix_fmt": pix_fmt, "width": width, "height": height,
-            "fps": num / den, "frames": frames}  # fmt: skip
+    return {
+        "codec": codec,
+        "pix_fmt": pix_fmt,
+        "width": width,
+        "height": height,
+        "fps": num / den,
+        "frames": frames,
+    }
 
 
 def decode(path: Path, pix_fmt: str = "rgb24") -> np.ndarray:
@@ -97,8 +121,13 @@ def test_videos_are_browser_h264_with_exact_frames_fps_and_size(
 ) -> None:
     _, outdir, _ = encoded
     assert facts(outdir / f"{modality}.mp4") == {
-        "codec": "h264", "pix_fmt": "yuv420p", "width": 64, "height": 36, "fps": 24.0, "frames": 12,
-    }  # fmt: skip
+        "codec": "h264",
+        "pix_fmt": "yuv420p",
+        "width": 64,
+        "height": 36,
+        "fps": 24.0,
+        "frames": 12,
+    }
 
 
 def test_output_folder_holds_only_the_videos_and_meta(encoded: tuple[Path, Path, dict]) -> None:
@@ -292,9 +321,13 @@ def test_encode_modality_alone_validates_and_logs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"crf": 0}, "crf"), ({"crf": 52}, "crf"), ({"preset": "fastest"}, "preset"),
-     ({"fps": 0}, "fps")],
-)  # fmt: skip
+    [
+        ({"crf": 0}, "crf"),
+        ({"crf": 52}, "crf"),
+        ({"preset": "fastest"}, "preset"),
+        ({"fps": 0}, "fps"),
+    ],
+)
 def test_bad_settings_are_refused(tmp_path: Path, kwargs: dict, match: str) -> None:
     write_demo_render(tmp_path / "render", frames=2, size=(32, 18))
     with pytest.raises(ValueError, match=match):
@@ -308,10 +341,15 @@ def test_prepare_table(tmp_path: Path) -> None:
     assert report.ok
     assert [r["modality"] for r in rows] == ALL
     assert rows[2] == {
-        "modality": "segmentation", "frames": "1-2", "count": 2, "size": "33x18",
-        "video_size": "34x18", "bit_depth": 8, "fps": 24,
+        "modality": "segmentation",
+        "frames": "1-2",
+        "count": 2,
+        "size": "33x18",
+        "video_size": "34x18",
+        "bit_depth": 8,
+        "fps": 24,
         "output": str(tmp_path / "out" / "segmentation.mp4"),
-    }  # fmt: skip
+    }
     assert not (tmp_path / "out").exists()
 
 
@@ -344,9 +382,13 @@ def test_probe_agrees_with_ffprobe(encoded: tuple[Path, Path, dict]) -> None:
     _, outdir, _ = encoded
     info = probe(outdir / "color.mp4")
     assert facts(outdir / "color.mp4") == {
-        "codec": info.codec, "pix_fmt": info.pix_fmt, "width": info.width,
-        "height": info.height, "fps": info.fps, "frames": info.frames,
-    }  # fmt: skip
+        "codec": info.codec,
+        "pix_fmt": info.pix_fmt,
+        "width": info.width,
+        "height": info.height,
+        "fps": info.fps,
+        "frames": info.frames,
+    }
 
 
 def test_parse_stream_line() -> None:

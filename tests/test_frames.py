@@ -264,9 +264,16 @@ def test_one_chunk_of_frames_at_a_cosmos_size_has_no_warning(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("size", "warned"),
-    [((160, 88), False), ((1920, 1080), False), ((64, 64), False), ((30, 40), False),
-     ((90, 20), True), ((60, 40), True), ((20, 90), True)],
-)  # fmt: skip
+    [
+        ((160, 88), False),
+        ((1920, 1080), False),
+        ((64, 64), False),
+        ((30, 40), False),
+        ((90, 20), True),
+        ((60, 40), True),
+        ((20, 90), True),
+    ],
+)
 def test_aspect_ratio_far_from_cosmos_sizes_warns(
     tmp_path: Path, size: tuple[int, int], warned: bool
 ) -> None:

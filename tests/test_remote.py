@@ -70,10 +70,20 @@ def job_running(root: Path) -> bool:
 
 
 def start_snakemake(project: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "snakemake", "-s", str(PROJECT_DIR / "Snakefile"), "-d", str(project),
-               "--cores", "2"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(PROJECT_DIR / "Snakefile"),
+        "-d",
+        str(project),
+        "--cores",
+        "2",
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
 
 
 def test_end_to_end_over_ssh_uploads_once(sshd: LoopbackSSHD, tmp_path: Path) -> None:
@@ -96,8 +106,14 @@ def test_end_to_end_over_ssh_uploads_once(sshd: LoopbackSSHD, tmp_path: Path) ->
     shutil.copy(project / "videos/depth.mp4", project / "videos/other_depth.mp4")
     with (project / "videos/other_depth.mp4").open("ab") as handle:
         handle.write(b"\0" * 100)
-    write_yaml(project / "specs/second.yaml", {**MEADOW, "inputs": {"color": "videos/color.mp4"},
-               "controls": {"depth": {"weight": 0.5, "input": "videos/other_depth.mp4"}}})  # fmt: skip
+    write_yaml(
+        project / "specs/second.yaml",
+        {
+            **MEADOW,
+            "inputs": {"color": "videos/color.mp4"},
+            "controls": {"depth": {"weight": 0.5, "input": "videos/other_depth.mp4"}},
+        },
+    )
     done = snakemake(project)
     assert done.returncode == 0, done.stderr[-3000:]
     second = json.loads(next((project / "work/batches").glob("second-*/manifest.json")).read_text())
@@ -183,13 +199,21 @@ def test_corrupted_download_is_detected(sshd: LoopbackSSHD, tmp_path: Path) -> N
     (job_dir / "outputs").mkdir(parents=True)
     (job_dir / "outputs" / "output.mp4").write_bytes(b"x" * 5000)
     said: list[str] = []
-    session = HostSession(Host("gpu", ssh_config(sshd, root)["hosts"]["gpu"]), said.append,
-                          lambda *_: None)  # fmt: skip
+    session = HostSession(
+        Host("gpu", ssh_config(sshd, root)["hosts"]["gpu"]), said.append, lambda *_: None
+    )
     job = RemoteJob(session, "corrupt-1", {})
     # job.sh writes the manifest when the job ends; then the file is changed on the host
-    subprocess.run(["bash", "-c", "cd outputs && printf '%s 5000 output.mp4\\n' $(sha256sum < output.mp4 | cut -d' ' -f1)"
-                    " > ../manifest && mkdir -p ../state && mv ../manifest ../state/outputs.manifest"],
-                   cwd=job_dir, check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "bash",
+            "-c",
+            "cd outputs && printf '%s 5000 output.mp4\\n' $(sha256sum < output.mp4 | cut -d' ' -f1)"
+            " > ../manifest && mkdir -p ../state && mv ../manifest ../state/outputs.manifest",
+        ],
+        cwd=job_dir,
+        check=True,
+    )
     (job_dir / "outputs" / "output.mp4").write_bytes(b"y" * 5000)
     with pytest.raises(JobError) as caught:
         job.download(tmp_path / "local")
@@ -203,10 +227,15 @@ def test_prompt_with_shell_metacharacters_arrives_byte_identical(
     sshd: LoopbackSSHD, tmp_path: Path
 ) -> None:
     canary = tmp_path / "pwned"
-    prompt = (f"$(touch {canary}) `touch {canary}`; touch {canary} && echo 'single' \"double\" \\ "
-              "$HOME %s {} * ? [a] | > < &\nsecond line\ttab — 東京 ünïcödé 🎬")  # fmt: skip
-    project = make_project(tmp_path / "p", {"meadow": {**MEADOW, "prompt": prompt}},
-                           ssh_config(sshd, tmp_path / "host"))  # fmt: skip
+    prompt = (
+        f"$(touch {canary}) `touch {canary}`; touch {canary} && echo 'single' \"double\" \\ "
+        "$HOME %s {} * ? [a] | > < &\nsecond line\ttab — 東京 ünïcödé 🎬"
+    )
+    project = make_project(
+        tmp_path / "p",
+        {"meadow": {**MEADOW, "prompt": prompt}},
+        ssh_config(sshd, tmp_path / "host"),
+    )
     done = snakemake(project)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(
@@ -257,8 +286,12 @@ def test_container_runtimes_end_to_end_through_stand_ins(
     server, state = runtime_host
     checkout = fake_cosmos_checkout(tmp_path / "cosmos-transfer1")
     (tmp_path / "checkpoints").mkdir()
-    settings: dict[str, Any] = {"runtime": runtime, "cosmos_dir": str(checkout),
-                                "checkpoint_dir": str(tmp_path / "checkpoints"), "gpus": [0]}  # fmt: skip
+    settings: dict[str, Any] = {
+        "runtime": runtime,
+        "cosmos_dir": str(checkout),
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "gpus": [0],
+    }
     if runtime == "docker":
         settings["docker"] = {
             "image": "nvcr.io/test/cosmos-transfer1:1.0",
@@ -277,29 +310,65 @@ def test_container_runtimes_end_to_end_through_stand_ins(
     if runtime == "docker":
         batch = job_id.rsplit("-", 1)[0]
         assert launch == [
-            "docker", "run", "-d", "--rm", "--name", f"cosmos-{job_id}",
-            "--label", f"cosmos-workflow.batch={batch}", "--label", f"cosmos-workflow.job={job_id}",
-            "--label", "cosmos-workflow.spec=meadow", "--gpus", "device=0", "--ipc=host",
-            "--shm-size", "8g", "-v", f"{root}:{root}", "-v", f"{checkout}:{checkout}",
-            "-v", f"{tmp_path / 'checkpoints'}:{tmp_path / 'checkpoints'}",
-            "-v", f"{tmp_path / 'hf'}:/root/.cache/huggingface", "-w", job_dir,
-            "nvcr.io/test/cosmos-transfer1:1.0", "bash", f"{job_dir}/job.sh", job_dir,
-        ]  # fmt: skip
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            f"cosmos-{job_id}",
+            "--label",
+            f"cosmos-workflow.batch={batch}",
+            "--label",
+            f"cosmos-workflow.job={job_id}",
+            "--label",
+            "cosmos-workflow.spec=meadow",
+            "--gpus",
+            "device=0",
+            "--ipc=host",
+            "--shm-size",
+            "8g",
+            "-v",
+            f"{root}:{root}",
+            "-v",
+            f"{checkout}:{checkout}",
+            "-v",
+            f"{tmp_path / 'checkpoints'}:{tmp_path / 'checkpoints'}",
+            "-v",
+            f"{tmp_path / 'hf'}:/root/.cache/huggingface",
+            "-w",
+            job_dir,
+            "nvcr.io/test/cosmos-transfer1:1.0",
+            "bash",
+            f"{job_dir}/job.sh",
+            job_dir,
+        ]
         assert ["docker", "inspect", "-f", "{{.State.Running}}", f"cosmos-{job_id}"] in calls
     else:
         assert launch == [
-            "apptainer", "exec", "--nv", "--bind",
+            "apptainer",
+            "exec",
+            "--nv",
+            "--bind",
             f"{root}:{root},{checkout}:{checkout},{tmp_path / 'checkpoints'}:{tmp_path / 'checkpoints'}",
-            "--pwd", job_dir, str(tmp_path / "cosmos.sif"), "bash", f"{job_dir}/job.sh", job_dir,
-        ]  # fmt: skip
+            "--pwd",
+            job_dir,
+            str(tmp_path / "cosmos.sif"),
+            "bash",
+            f"{job_dir}/job.sh",
+            job_dir,
+        ]
     assert rows(project, "SELECT status FROM runs") == [("completed",)]
 
 
 def test_missing_image_is_a_container_error(runtime_host, tmp_path: Path) -> None:  # noqa: ANN001
     server, _ = runtime_host
     checkout = fake_cosmos_checkout(tmp_path / "cosmos-transfer1")
-    settings = {"runtime": "docker", "cosmos_dir": str(checkout), "checkpoint_dir": str(checkout),
-                "docker": {"image": "nvcr.io/test/missing:0", "hf_cache": str(tmp_path)}}  # fmt: skip
+    settings = {
+        "runtime": "docker",
+        "cosmos_dir": str(checkout),
+        "checkpoint_dir": str(checkout),
+        "docker": {"image": "nvcr.io/test/missing:0", "hf_cache": str(tmp_path)},
+    }
     project = make_project(
         tmp_path / "p", {"meadow": MEADOW}, ssh_config(server, tmp_path / "host", **settings)
     )

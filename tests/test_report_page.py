@@ -26,9 +26,14 @@ pytestmark = [pytest.mark.workflow, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STREET = {
     "prompt": "A rainy street at night, neon signs reflecting in puddles",
     "inputs": "videos",
@@ -220,8 +225,9 @@ def test_more_than_two_axes_become_tabs(browser: Any, tmp_path: Path) -> None:
     }
     grid = SpecGrid("s", ["depth", "seed", "guidance"], points, "a prompt")
     cells = {key: Cell(key, NOT_RUN, []) for key in points}
-    section = Section("s", ["a prompt"], [], [], grid.axes, build_tables(grid, cells),
-                      list(cells.values()), [])  # fmt: skip
+    section = Section(
+        "s", ["a prompt"], [], [], grid.axes, build_tables(grid, cells), list(cells.values()), []
+    )
     (tmp_path / "report.html").write_text(render([section], "tabs"), encoding="utf-8")
     page = open_page(browser, tmp_path / "report.html")
     tabs = page.locator("[role=tab]")
@@ -230,5 +236,7 @@ def test_more_than_two_axes_become_tabs(browser: Any, tmp_path: Path) -> None:
     tabs.nth(2).click()
     visible = page.locator("[role=tabpanel]:visible .cell")
     assert visible.count() == 4
-    assert all(key.endswith("guidance-9") for key in visible.evaluate_all(
-        "(cells) => cells.map((cell) => cell.dataset.key)"))  # fmt: skip
+    assert all(
+        key.endswith("guidance-9")
+        for key in visible.evaluate_all("(cells) => cells.map((cell) => cell.dataset.key)")
+    )

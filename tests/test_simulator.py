@@ -20,8 +20,13 @@ TRANSFER = HERE / "transfer.py"
 def simulate(
     cwd: Path, *args: str, nproc: int = 1, **knobs: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COSMOS_SIM_FFMPEG": ffmpeg_exe(), "COSMOS_SIM_SCALE": "0.1",
-           "COSMOS_SIM_PYTHON": __import__("sys").executable, **knobs}  # fmt: skip
+    env = {
+        **os.environ,
+        "COSMOS_SIM_FFMPEG": ffmpeg_exe(),
+        "COSMOS_SIM_SCALE": "0.1",
+        "COSMOS_SIM_PYTHON": __import__("sys").executable,
+        **knobs,
+    }
     command = [
         str(HERE / "torchrun"),
         f"--nproc_per_node={nproc}",
@@ -44,13 +49,29 @@ def write(path: Path, data: object) -> None:
 
 
 def test_single_run_shapes_and_record(job: Path) -> None:
-    write(job / "spec.json", {
-        "prompt": "neon", "input_video_path": "inputs/color.mp4", "seed": 7, "fps": 12, "num_steps": 4,
-        "blur_strength": "high", "depth": {"control_weight": 0.4, "input_control": "inputs/depth.mp4"},
-        "edge": {"control_weight": 0.3},
-    })  # fmt: skip
-    done = simulate(job, "--controlnet_specs", "spec.json", "--video_save_folder", "out",
-                    "--offload_text_encoder_model", "--num_gpus", "1")  # fmt: skip
+    write(
+        job / "spec.json",
+        {
+            "prompt": "neon",
+            "input_video_path": "inputs/color.mp4",
+            "seed": 7,
+            "fps": 12,
+            "num_steps": 4,
+            "blur_strength": "high",
+            "depth": {"control_weight": 0.4, "input_control": "inputs/depth.mp4"},
+            "edge": {"control_weight": 0.3},
+        },
+    )
+    done = simulate(
+        job,
+        "--controlnet_specs",
+        "spec.json",
+        "--video_save_folder",
+        "out",
+        "--offload_text_encoder_model",
+        "--num_gpus",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     assert "COSMOS SIMULATOR" in done.stdout and "no model runs" in done.stdout
     info = probe(ffmpeg_exe(), str(job / "out/output.mp4"))
@@ -73,14 +94,29 @@ def test_batch_mode_applies_overrides_per_line(job: Path) -> None:
         {"input_video_path": "inputs/color.mp4", "depth": {"control_weight": 0.5}},
     )
     lines = [
-        {"prompt": "one", "visual_input": "inputs/color.mp4",
-         "control_overrides": {"depth": {"control_weight": 0.2, "input_control": "inputs/depth.mp4"}}},
-        {"prompt": "two", "visual_input": "inputs/color.mp4",
-         "control_overrides": {"depth": {"control_weight": 0.9, "input_control": None}}},
-    ]  # fmt: skip
+        {
+            "prompt": "one",
+            "visual_input": "inputs/color.mp4",
+            "control_overrides": {
+                "depth": {"control_weight": 0.2, "input_control": "inputs/depth.mp4"}
+            },
+        },
+        {
+            "prompt": "two",
+            "visual_input": "inputs/color.mp4",
+            "control_overrides": {"depth": {"control_weight": 0.9, "input_control": None}},
+        },
+    ]
     (job / "batch.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    done = simulate(job, "--controlnet_specs", "spec.json", "--batch_input_path", "batch.jsonl",
-                    "--video_save_folder", "out")  # fmt: skip
+    done = simulate(
+        job,
+        "--controlnet_specs",
+        "spec.json",
+        "--batch_input_path",
+        "batch.jsonl",
+        "--video_save_folder",
+        "out",
+    )
     assert done.returncode == 0, done.stderr
     record = json.loads((job / "out/simulator_record.json").read_text())
     assert [s["weights"]["depth"] for s in record["samples"]] == [0.2, 0.9]
@@ -113,9 +149,12 @@ def test_torchrun_shim_rejects_unknown_flags(job: Path) -> None:
 
 @pytest.mark.parametrize(
     ("mode", "code", "message"),
-    [("oom", 1, "CUDA out of memory"), ("guardrail", 1, "Guardrail blocked generation"),
-     ("crash", 139, "Segmentation fault")],
-)  # fmt: skip
+    [
+        ("oom", 1, "CUDA out of memory"),
+        ("guardrail", 1, "Guardrail blocked generation"),
+        ("crash", 139, "Segmentation fault"),
+    ],
+)
 def test_failure_injection(job: Path, mode: str, code: int, message: str) -> None:
     write(
         job / "spec.json",
@@ -128,8 +167,14 @@ def test_failure_injection(job: Path, mode: str, code: int, message: str) -> Non
 
 
 def test_upscale_triples_the_bucket(job: Path) -> None:
-    write(job / "spec.json", {"input_video_path": "inputs/color.mp4", "upscale": {"control_weight": 0.5},
-                              "num_steps": 10})  # fmt: skip
+    write(
+        job / "spec.json",
+        {
+            "input_video_path": "inputs/color.mp4",
+            "upscale": {"control_weight": 0.5},
+            "num_steps": 10,
+        },
+    )
     done = simulate(job, "--controlnet_specs", "spec.json", "--video_save_folder", "up")
     assert done.returncode == 0, done.stderr
     info = probe(ffmpeg_exe(), str(job / "up/output.mp4"))
@@ -138,8 +183,14 @@ def test_upscale_triples_the_bucket(job: Path) -> None:
 
 @pytest.mark.parametrize(
     ("size", "bucket"),
-    [((1280, 704), (1280, 704)), ((1920, 1080), (1280, 704)), ((640, 480), (960, 704)),
-     ((1000, 1000), (960, 960)), ((720, 1280), (704, 1280)), ((600, 800), (704, 960))],
-)  # fmt: skip
+    [
+        ((1280, 704), (1280, 704)),
+        ((1920, 1080), (1280, 704)),
+        ((640, 480), (960, 704)),
+        ((1000, 1000), (960, 960)),
+        ((720, 1280), (704, 1280)),
+        ((600, 800), (704, 960)),
+    ],
+)
 def test_resolution_buckets(size: tuple[int, int], bucket: tuple[int, int]) -> None:
     assert bucket_size(*size) == bucket

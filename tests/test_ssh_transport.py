@@ -251,11 +251,28 @@ def test_accept_new_records_the_key_for_openssh(sshd: LoopbackSSHD, tmp_path: Pa
     assert known.read_text() == sshd.known_hosts_line()
 
     openssh = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-i", str(sshd.client_key), "-p", str(sshd.port),
-         "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-         "-o", f"UserKnownHostsFile={known}", f"{sshd.user}@127.0.0.1", "echo", "openssh-ok"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(sshd.client_key),
+            "-p",
+            str(sshd.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            f"{sshd.user}@127.0.0.1",
+            "echo",
+            "openssh-ok",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert openssh.stdout.strip() == "openssh-ok", openssh.stderr
 
 

@@ -98,16 +98,23 @@ def test_gpu_seconds_add_up_to_the_batch_time_and_cost_follows_the_price(swept: 
 
 
 def test_upscale_is_a_separate_job_that_never_reruns_inference(tmp_path: Path) -> None:
-    spec = {"prompt": "A quiet meadow", "inputs": {"color": "videos/color.mp4"}, "controls": {"edge": 0.5},
-            "sweep": {"params.seed": [1]}}  # fmt: skip
+    spec = {
+        "prompt": "A quiet meadow",
+        "inputs": {"color": "videos/color.mp4"},
+        "controls": {"edge": 0.5},
+        "sweep": {"params.seed": [1]},
+    }
     root = make_project(tmp_path / "p", {"meadow": spec})
     assert snakemake(root).returncode == 0
     write_yaml(root / "specs/meadow.yaml", {**spec, "upscale": {"weight": 0.7}})
     planned = snakemake(root, "-n")
     assert job_counts(planned.stdout + planned.stderr) == {
-        "all": 1, "cosmos_infer": 1, "cosmos_upscale": 1, "cosmos_upscale_job": 1,
+        "all": 1,
+        "cosmos_infer": 1,
+        "cosmos_upscale": 1,
+        "cosmos_upscale_job": 1,
         "cosmos_report": 1,
-    }  # fmt: skip
+    }
     assert snakemake(root).returncode == 0
     info = probe(ffmpeg_exe(), str(root / "results/meadow/seed-1/output_4k.mp4"))
     assert (info["width"], info["height"]) == (384, 212)  # 3 x 1280x704, x0.1 test scale
@@ -125,8 +132,12 @@ def test_upscale_is_a_separate_job_that_never_reruns_inference(tmp_path: Path) -
 
 
 def test_enhanced_prompt_is_recorded_and_used(tmp_path: Path) -> None:
-    spec = {"prompt": "A quiet meadow", "inputs": {"color": "videos/color.mp4"}, "controls": {"edge": 0.5},
-            "enhance": True}  # fmt: skip
+    spec = {
+        "prompt": "A quiet meadow",
+        "inputs": {"color": "videos/color.mp4"},
+        "controls": {"edge": 0.5},
+        "enhance": True,
+    }
     root = make_project(tmp_path / "p", {"meadow": spec})
     done = snakemake(root)
     assert done.returncode == 0, done.stderr[-2000:]

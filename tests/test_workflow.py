@@ -27,8 +27,13 @@ MEADOW = {
     "inputs": {"color": "videos/color.mp4"},
     "controls": {"edge": 0.7},
 }
-RUNS = ["meadow", "street/depth-0.4_seed-1", "street/depth-0.4_seed-2", "street/depth-0.6_seed-1",
-        "street/depth-0.6_seed-2"]  # fmt: skip
+RUNS = [
+    "meadow",
+    "street/depth-0.4_seed-1",
+    "street/depth-0.4_seed-2",
+    "street/depth-0.6_seed-1",
+    "street/depth-0.6_seed-2",
+]
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -59,9 +64,13 @@ def test_dry_run_plans_the_dag(tmp_path: Path) -> None:
     done = snakemake(root, "-n")
     assert done.returncode == 0, done.stderr
     assert job_counts(done.stdout + done.stderr) == {
-        "all": 1, "cosmos_transfer_job": 3, "cosmos_infer": 3, "cosmos_jobspec": 5, "cosmos_split": 5,
+        "all": 1,
+        "cosmos_transfer_job": 3,
+        "cosmos_infer": 3,
+        "cosmos_jobspec": 5,
+        "cosmos_split": 5,
         "cosmos_report": 1,
-    }  # fmt: skip
+    }
     assert not (root / "cosmos.db").exists()  # nothing written at parse time
 
 

@@ -165,7 +165,22 @@ def generate_control(ffmpeg: str, hint: str, video: str, folder: Path, fps: int)
     path = folder / f"{hint}_input_control_0.mp4"
     rate = 30 if hint in ("vis", "edge") else fps
     vf = GENERATED_CONTROL_FILTERS[hint] + ",format=yuv420p"
-    run_ffmpeg(ffmpeg, ["-i", video, "-vf", vf, "-r", str(rate), "-c:v", "libx264", str(path)])
+    run_ffmpeg(
+        ffmpeg,
+        [
+            "-i",
+            video,
+            "-vf",
+            vf,
+            "-r",
+            str(rate),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(path),
+        ],
+    )
     return str(path)
 
 
@@ -224,6 +239,8 @@ def compose(
             str(args.fps),
             "-c:v",
             "libx264",
+            "-preset",
+            "ultrafast",
             "-crf",
             "23",
             "-metadata",

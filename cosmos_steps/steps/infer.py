@@ -17,7 +17,7 @@ from typing import Any
 from cosmos_steps import db
 from cosmos_steps.classify import classify
 from cosmos_steps.config import for_step
-from cosmos_steps.files import read_json, write_json, write_text
+from cosmos_steps.files import read_json, sha256_file, write_json, write_text
 from cosmos_steps.hosts import Host, get_host
 from cosmos_steps.progress import Reporter
 from cosmos_steps.transport import TransportError
@@ -60,7 +60,7 @@ def job_identity(job: dict[str, Any], shas: dict[str, str], host: Host, cosmos_d
             host.gpu_ids,
             host.offload_flags(job["task"]),
             cosmos_dir,
-        )  # fmt: skip
+        )
     )
     return f"{job['batch']}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
@@ -250,8 +250,15 @@ class BatchJob:
             exc = as_job_error(problem)
             exc.log_tail = exc.log_tail or self.tail.text()
             db.set_batch_status(self.database, self.job_id, "failed", exc.reason, error=exc.reason)
-            db.set_status(self.database, self.run_ids.values(), "failed", exc.reason,
-                          error=exc.reason, error_kind=exc.kind, log_tail=exc.log_tail)  # fmt: skip
+            db.set_status(
+                self.database,
+                self.run_ids.values(),
+                "failed",
+                exc.reason,
+                error=exc.reason,
+                error_kind=exc.kind,
+                log_tail=exc.log_tail,
+            )
             raise exc from problem
 
     def ended_badly(self, status: dict[str, str]) -> JobError | None:
@@ -296,13 +303,26 @@ class BatchJob:
         from cosmos_steps.ffmpeg import ffmpeg_exe
 
         lines = summarise_lines(
-            self.job, self.run_ids, out_dir, entries, failure, wall * self.host.num_gpus,
-            self.host.conf.get("price_per_gpu_hour"), ffmpeg_exe(self.config["ffmpeg"]),
-        )  # fmt: skip
+            self.job,
+            self.run_ids,
+            out_dir,
+            entries,
+            failure,
+            wall * self.host.num_gpus,
+            self.host.conf.get("price_per_gpu_hour"),
+            ffmpeg_exe(self.config["ffmpeg"]),
+        )
         failed = [entry for entry in lines if entry["status"] != "ok"]
         for entry in failed:
-            db.set_status(self.database, [entry["run_id"]], "failed", entry["error"], error=entry["error"],
-                          error_kind=kind, log_tail=self.tail.text())  # fmt: skip
+            db.set_status(
+                self.database,
+                [entry["run_id"]],
+                "failed",
+                entry["error"],
+                error=entry["error"],
+                error_kind=kind,
+                log_tail=self.tail.text(),
+            )
         self.write_manifest(manifest_path, adopted, exit_code, wall, entries, lines)
         final = "failed" if len(failed) == len(lines) else "completed"
         db.set_batch_status(
@@ -363,5 +383,5 @@ class BatchJob:
                     "sha256": sha256_file(path),
                     "bytes": path.stat().st_size,
                 }
-            ],  # fmt: skip
+            ],
         )

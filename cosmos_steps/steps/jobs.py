@@ -43,14 +43,18 @@ def transfer_job(
     for index, (run, run_names) in enumerate(zip(runs, names, strict=True)):
         local = nvidia.run_files(run)
         files.update({run_names[role]: local[role] for role in run_names})
-        job_lines.append({
-            "line": index,
-            "run": run["key"],
-            "prompt_id": run["prompt_id"],
-            "inputs": {role: {"job_path": run_names[role], "path": local[role]} for role in run_names},
-            "execution_config": {key: run[key] for key in ("controls", "params", "sweep")},
-            **line_outputs(task, index),
-        })  # fmt: skip
+        job_lines.append(
+            {
+                "line": index,
+                "run": run["key"],
+                "prompt_id": run["prompt_id"],
+                "inputs": {
+                    role: {"job_path": run_names[role], "path": local[role]} for role in run_names
+                },
+                "execution_config": {key: run[key] for key in ("controls", "params", "sweep")},
+                **line_outputs(task, index),
+            }
+        )
     notes = sorted({note for run in runs for note in run["notes"]})
     write_json(job_out, _job(batch, runs[0], task, "transfer", files, job_lines, notes))
 
@@ -78,15 +82,22 @@ def upscale_job(
     for index, (run, name, meta) in enumerate(zip(runs, names, metas, strict=True)):
         video = str(meta.parent / "output.mp4")
         files[name] = video
-        job_lines.append({
-            "line": index,
-            "run": run["run_key"],
-            "prompt_id": run["prompt_id"],
-            "parent_run_id": run["run_id"],
-            "inputs": {"video": {"job_path": name, "path": video}},
-            "execution_config": {"upscale": {"control_weight": settings["weight"], "num_steps": settings["num_steps"]}},
-            **line_outputs("upscale", index),
-        })  # fmt: skip
+        job_lines.append(
+            {
+                "line": index,
+                "run": run["run_key"],
+                "prompt_id": run["prompt_id"],
+                "parent_run_id": run["run_id"],
+                "inputs": {"video": {"job_path": name, "path": video}},
+                "execution_config": {
+                    "upscale": {
+                        "control_weight": settings["weight"],
+                        "num_steps": settings["num_steps"],
+                    }
+                },
+                **line_outputs("upscale", index),
+            }
+        )
     spec = {"spec": runs[0]["spec"], "host": settings["host"]}
     write_json(job_out, _job(batch, spec, "upscale", "upscale", files, job_lines, []))
 
@@ -107,12 +118,29 @@ def enhance_job(
         "output": "enhanced_prompt.txt",
         "text": "enhanced_prompt.txt",
     }
-    write_json(job_out, _job(spec["name"], {"spec": spec["name"], "host": spec["host"]}, "enhance",
-                             "enhance", files, [line], []))  # fmt: skip
+    write_json(
+        job_out,
+        _job(
+            spec["name"],
+            {"spec": spec["name"], "host": spec["host"]},
+            "enhance",
+            "enhance",
+            files,
+            [line],
+            [],
+        ),
+    )
 
 
-def _job(batch: str, source: dict[str, Any], task: str, model_type: str, files: dict[str, str],
-         lines: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:  # fmt: skip
+def _job(
+    batch: str,
+    source: dict[str, Any],
+    task: str,
+    model_type: str,
+    files: dict[str, str],
+    lines: list[dict[str, Any]],
+    notes: list[str],
+) -> dict[str, Any]:
     return {
         "batch": batch,
         "spec": source["spec"],
@@ -140,5 +168,18 @@ def make_context_video(source: Path, target: Path, ffmpeg: str) -> None:
         "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg(["-y", "-i", source, "-vf", fit, "-frames:v", str(CONTEXT_FRAMES), "-c:v", "libx264", target],
-               ffmpeg=ffmpeg)  # fmt: skip
+    run_ffmpeg(
+        [
+            "-y",
+            "-i",
+            source,
+            "-vf",
+            fit,
+            "-frames:v",
+            str(CONTEXT_FRAMES),
+            "-c:v",
+            "libx264",
+            target,
+        ],
+        ffmpeg=ffmpeg,
+    )

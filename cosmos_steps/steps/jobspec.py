@@ -43,7 +43,7 @@ def record_prompts(database: Any, run: dict[str, Any], enhanced: str | None) -> 
             "parent_id": original,
             "text": enhanced,
             **common,
-        },  # fmt: skip
+        },
     )
     return better
 

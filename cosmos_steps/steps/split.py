@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_steps import db
-from cosmos_steps.files import copy_file, read_json, write_json
-from cosmos_steps.remote import sha256_file
+from cosmos_steps.files import copy_file, read_json, sha256_file, write_json
 
 
 class RunFailed(Exception):
