@@ -6,10 +6,8 @@ import argparse
 import dataclasses
 import json
 import sys
-import webbrowser
 from pathlib import Path
-
-from cosmos_steps import config, schemas, specs
+from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def report(args: argparse.Namespace) -> int:
     """Write the page; print its path and a one-line summary (or JSON)."""
+    from cosmos_steps import config, schemas
     from cosmos_steps.report import write_report
 
     try:
@@ -42,13 +41,17 @@ def report(args: argparse.Namespace) -> int:
     summary = write_report(settings, current_plan(settings))
     print(json.dumps(dataclasses.asdict(summary)) if args.json else summary.line())
     if args.open:
+        import webbrowser
+
         webbrowser.open(Path(summary.path).resolve().as_uri())
     return 0
 
 
-def current_plan(settings: dict) -> specs.Plan | None:
-    """The specs' runs, to lay the page out as the specs do; None (every recorded run) if the
-    specs do not validate right now."""
+def current_plan(settings: dict) -> Any:
+    """The specs' runs (a specs.Plan), to lay the page out as the specs do; None (every recorded
+    run) if the specs do not validate right now."""
+    from cosmos_steps import schemas, specs
+
     try:
         return specs.load_plan(settings, Path("."))
     except schemas.ValidationFailed as exc:
