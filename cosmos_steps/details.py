@@ -2,7 +2,7 @@
 
 A run's NVIDIA spec comes from results/<run>/run.json (key `nvidia`) when that file belongs to the
 run, else from its batch's work/batches/<batch>/ files; its log tail from the database (failed
-runs) or the end of logs/infer/<batch>.log.
+runs) or the end of logs/infer/<stage>/<batch>.log.
 """
 
 from __future__ import annotations
@@ -109,6 +109,6 @@ def log_tail(project: Project, run: dict[str, Any], name: str | None) -> dict[st
         return {"source": "database", "text": run["log_tail"]}
     if name is None:
         return None
-    path = project.infer_log(name)
+    path = project.infer_log(name, run.get("model_type") or "transfer")
     text = tail_lines(path)
     return {"source": str(path), "text": text} if text is not None else None

@@ -131,7 +131,7 @@ def stream(
             f"job {batch['id']} is {batch['status']} but not on {batch['host']} yet: "
             "try again once it has started"
         )
-    log = project.infer_log(batch["batch"])
+    log = project.infer_log(batch["batch"], batch.get("model_type") or "transfer")
     say(f"job {batch['id']} is no longer on {batch['host']} ({batch['status']}): showing {log}")
     try:
         sink(log.read_bytes())

@@ -36,6 +36,10 @@ def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
+JOB_STAGES = {"transfer": "batches", "upscale": "upscale", "enhance": "enhance"}
+"""Model type -> the work/<stage>/ and logs/infer/<stage>/ folder of its jobs (rules/infer.smk)."""
+
+
 class Project:
     """One project folder (config.yaml, the database, results/, logs/)."""
 
@@ -72,9 +76,9 @@ class Project:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.root / path
 
-    def infer_log(self, batch: str) -> Path:
-        """The local log of a batch's cosmos_infer step."""
-        return self.root / "logs" / "infer" / f"{batch}.log"
+    def infer_log(self, batch: str, model_type: str = "transfer") -> Path:
+        """The local log of a job's cosmos_infer step (logs/infer/<stage>/<batch>.log)."""
+        return self.root / "logs" / "infer" / JOB_STAGES[model_type] / f"{batch}.log"
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection (plain sqlite3, rows as dicts), migrating an old schema first."""

@@ -90,10 +90,11 @@ case "$action" in
     fi
     echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
     echo "heartbeat_age=$(heartbeat_age)"
-    for name in started_at finished_at exit_code; do
-      [[ -f "$state/$name" ]] && echo "$name=$(cat "$state/$name")"
-    done
+    # The state first: a job that finishes meanwhile has its files written when they are read.
     echo "state=$(state_of)"
+    for name in started_at finished_at exit_code; do
+      if [[ -f "$state/$name" ]]; then echo "$name=$(cat "$state/$name")"; fi
+    done
     ;;
   list)
     parse_options "$@"

@@ -26,6 +26,7 @@ rule ffmpeg_encode_control:
         facts="work/controls/{spec}/{video}.json",
     log:
         "logs/controls/{spec}/{video}.log",
+    localrule: True
     conda:
         "../environment.yml"
     params:
