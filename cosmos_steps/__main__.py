@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     infer.add_argument("--job", type=Path, required=True, help="work/<stage>/<batch>/job.json")
     infer.add_argument("--manifest", type=Path, required=True)
     infer.add_argument("--log", type=Path, required=True)
+    infer.add_argument("--attempt", type=int, default=1, help="Snakemake's attempt of the rule")
     split = steps.add_parser("split", help="deliver one run's outputs from its job")
     split.add_argument("kind", choices=["transfer", "upscale", "enhance"])
     split.add_argument("--run", required=True, help="run key (enhance: spec name)")
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "infer":
         from cosmos_steps.steps.infer import infer as run_infer
 
-        return run_infer(args.job, args.manifest, args.log)
+        return run_infer(args.job, args.manifest, args.log, attempt=args.attempt)
     return run_split(args)
 
 

@@ -32,15 +32,35 @@ def prepare(config: dict[str, Any], where: str = "config.yaml") -> dict[str, Any
     if not isinstance(config, dict):
         raise schemas.ValidationFailed([f"{where}: expected a mapping of settings"])
     schemas.validate(config, "config.schema.yaml", where, fill_defaults=True)
-    if config["default_host"] not in config["hosts"]:
-        known = ", ".join(sorted(config["hosts"]))
-        raise schemas.ValidationFailed(
-            [f"{where}: default_host: {config['default_host']!r} is not a host (hosts: {known})"]
+    problems = pool_problems(config, where)
+    if config["default_host"] not in targets(config):
+        known = ", ".join(targets(config))
+        problems.append(
+            f"{where}: default_host: {config['default_host']!r} is not a host or pool ({known})"
         )
+    if problems:
+        raise schemas.ValidationFailed(problems)
     defaults = config["defaults"]
     defaults.setdefault("negative_prompt", nvidia.DEFAULT_NEGATIVE_PROMPT)
     defaults["params"] = {**nvidia.DEFAULT_PARAMS, **defaults.get("params", {})}
     return config
+
+
+def targets(config: dict[str, Any]) -> list[str]:
+    """Names a spec may run on: hosts and pools."""
+    return sorted([*config["hosts"], *config.get("pools", {})])
+
+
+def pool_problems(config: dict[str, Any], where: str) -> list[str]:
+    """Pools must list existing hosts and not share a name with one."""
+    problems = []
+    for name, members in config.get("pools", {}).items():
+        if name in config["hosts"]:
+            problems.append(f"{where}: pools.{name}: a host has this name too")
+        for index, member in enumerate(members):
+            if member not in config["hosts"]:
+                problems.append(f"{where}: pools.{name}[{index}]: {member!r} is not a host")
+    return problems
 
 
 def load(path: str | Path = "config.yaml") -> dict[str, Any]:

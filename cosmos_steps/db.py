@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported lazily: sqlite_utils pulls in pandas (~0.3 s), too slow for the CLI
     import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 LOCK_RETRY_SECONDS = 120.0
 
@@ -126,6 +126,19 @@ _TABLES: dict[str, dict[str, Any]] = {
         },
         "pk": "id",
         "indexes": [["run_id"], ["batch_id"], ["path"]],
+    },
+    "leases": {
+        "columns": {
+            "host": str,
+            "slot": int,
+            "holder": str,
+            "node": str,
+            "pid": int,
+            "acquired_at": str,
+            "expires_at": float,
+        },
+        "pk": ("host", "slot"),
+        "indexes": [["expires_at"]],
     },
     "events": {
         "columns": {

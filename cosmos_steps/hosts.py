@@ -25,6 +25,12 @@ from typing import Any
 from cosmos_steps.transport import LocalTransport, Transport
 
 LABEL = "cosmos-workflow"
+OFFLOAD_FLAGS = {
+    "text_encoder": "--offload_text_encoder_model",
+    "guardrail": "--offload_guardrail_models",
+    "diffusion_transformer": "--offload_diffusion_transformer",
+}
+"""config.yaml offload keys -> NVIDIA's flags (transfer.py)."""
 """Docker label key prefix marking containers of this project."""
 SLURM_NO_GPU = "NoDevFiles"
 """What SLURM puts in CUDA_VISIBLE_DEVICES when the allocated GRES has no device files."""
@@ -98,18 +104,17 @@ class Host:
 
         return SSHTransport.from_host_config(self.name, self.conf)
 
+    def offloads_everything(self) -> bool:
+        """Are all of NVIDIA's model offload flags on already?"""
+        return set(self.offload_flags("transfer")) == set(OFFLOAD_FLAGS.values())
+
     def offload_flags(self, task: str) -> list[str]:
         """NVIDIA offload flags for a task (the upsampler only knows its own)."""
         offload = self.conf.get("offload", {})
         if task == "enhance":
             return ["--offload_prompt_upsampler"] if offload.get("prompt_upsampler", True) else []
-        flags = {
-            "text_encoder": "--offload_text_encoder_model",
-            "guardrail": "--offload_guardrail_models",
-            "diffusion_transformer": "--offload_diffusion_transformer",
-        }
         defaults = {"text_encoder": True, "guardrail": True, "diffusion_transformer": False}
-        return [flag for key, flag in flags.items() if offload.get(key, defaults[key])]
+        return [flag for key, flag in OFFLOAD_FLAGS.items() if offload.get(key, defaults[key])]
 
     def container_name(self, job_id: str) -> str:
         return f"cosmos-{job_id}"
@@ -150,6 +155,8 @@ class Host:
             "COSMOS_SIM_SCALE": str(sim.get("scale", 1)),
             "COSMOS_SIM_FAIL": sim.get("fail", "none"),
             "COSMOS_SIM_DROP_LINES": ",".join(map(str, sim.get("drop_lines", []))),
+            "COSMOS_SIM_GPU_MEMORY_GB": str(sim.get("gpu_memory_gb", 80)),
+            "COSMOS_SIM_MODEL_MEMORY_GB": str(sim.get("model_memory_gb", 0)),
         }
 
     def launch(self, job_dir: str, job_id: str, labels: dict[str, str]) -> list[str]:
@@ -236,6 +243,12 @@ def _get(conf: dict[str, Any], keys: tuple[str, ...]) -> Any:
             return None
         conf = conf.get(key)
     return conf
+
+
+def with_all_offloads(host: Host) -> Host:
+    """The same host with every model offload flag on (escalation after CUDA out of memory)."""
+    offload = {**host.conf.get("offload", {}), **{key: True for key in OFFLOAD_FLAGS}}
+    return Host(host.name, {**host.conf, "offload": offload})
 
 
 def get_host(config: dict[str, Any], name: str) -> Host:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cosmos_steps import db
-from cosmos_steps.hoststatus import check_gpus, check_runtime
 from cosmos_steps.hosts import Host, get_host
+from cosmos_steps.hoststatus import check_gpus, check_runtime
 from cosmos_steps.remote import HostSession
 from cosmos_steps.transport import TransportError
 
@@ -52,7 +52,9 @@ def check_health(host: Host, session: HostSession) -> Health:
         if not runtime["runtime_ok"]:
             return Health(False, f"runtime {host.runtime} not usable: {runtime['runtime_detail']}")
         if host.runtime == "simulate":
-            memory = float(host.conf.get("simulate", {}).get("gpu_memory_gb", SIMULATED_GPU_MEMORY_GB))
+            memory = float(
+                host.conf.get("simulate", {}).get("gpu_memory_gb", SIMULATED_GPU_MEMORY_GB)
+            )
             return Health(True, "simulated GPUs", memory, host.num_gpus)
         gpus = check_gpus(host, session.transport, CHECK_TIMEOUT)["gpus"]
     except TransportError as exc:
@@ -175,6 +177,8 @@ class Placement:
         return [host for host, _ in sorted(scored, key=lambda pair: -self._held(pair[0]))]
 
     def _health(self, host: Host) -> Health:
+        if len(self.names) == 1 and not self.job.get("requirements") and self.min_memory_gb is None:
+            return Health(True, "the spec's only host")  # its failures surface when the job runs
         known = self.health.get(host.name)
         if known and (known.ok or time.monotonic() - known.checked_at < HEALTH_RETRY_SECONDS):
             return known
@@ -216,8 +220,14 @@ class Placement:
         while True:
             hosts = self.candidates()
             if not hosts:
-                reasons = {**{n: h.reason for n, h in self.health.items() if not h.ok}, **self.excluded}
-                detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or "none configured"
+                reasons = {
+                    **{n: h.reason for n, h in self.health.items() if not h.ok},
+                    **self.excluded,
+                }
+                detail = (
+                    "; ".join(f"{name}: {why}" for name, why in reasons.items())
+                    or "none configured"
+                )
                 raise NoHost(f"no host can run batch {self.job['batch']} ({detail})")
             lease = try_lease(self.database, hosts, self.job["batch"])
             if lease is not None:

@@ -15,32 +15,39 @@ QUIET_BELOW = 8_000_000
 
 
 class Reporter:
-    """Writes everything to the rule's log and a prefixed summary to the terminal."""
+    """Writes everything to the rule's log (and any copies) and a prefixed summary to the terminal."""
 
-    def __init__(self, log_path: Path | None, prefix: str, terminal: TextIO = sys.stderr):
+    def __init__(
+        self,
+        log_path: Path | None,
+        prefix: str,
+        terminal: TextIO = sys.stderr,
+        copies: tuple[Path, ...] = (),
+    ):
         self.prefix = prefix
         self.terminal = terminal
-        self.log: TextIO | None = None
-        if log_path is not None:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.log = log_path.open("a", encoding="utf-8")
+        self.logs: list[TextIO] = []
+        for path in ([log_path] if log_path else []) + list(copies):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.logs.append(path.open("a", encoding="utf-8"))
         self._partial = ""
+
+    def _write(self, text: str) -> None:
+        for log in self.logs:
+            log.write(text)
+            log.flush()
 
     def say(self, message: str) -> None:
         """A line for both the log and the terminal."""
         stamp = time.strftime("%H:%M:%S")
-        if self.log:
-            self.log.write(f"[{stamp}] {message}\n")
-            self.log.flush()
+        self._write(f"[{stamp}] {message}\n")
         self.terminal.write(f"[{stamp}] {self.prefix}: {message}\n")
         self.terminal.flush()
 
     def remote_log(self, data: bytes) -> None:
         """Bytes of the job's own log: verbatim into the log file, line by line to the terminal."""
         text = data.decode("utf-8", "replace")
-        if self.log:
-            self.log.write(text)
-            self.log.flush()
+        self._write(text)
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         for line in lines:
@@ -66,5 +73,5 @@ class Reporter:
         return report
 
     def close(self) -> None:
-        if self.log:
-            self.log.close()
+        for log in self.logs:
+            log.close()

@@ -99,11 +99,7 @@ class HostSession:
         """Upload the files the host does not hold yet; return name -> sha256."""
         shas = {name: sha256_file(path) for name, path in files.items()}
         by_sha = {sha: files[name] for name, sha in shas.items()}
-        self.transport.check(["mkdir", "-p", self.blobs])
-        listing = self.transport.check(
-            ["bash", "-c", _MISSING_SCRIPT, "missing", self.blobs, *by_sha]
-        )
-        missing = listing.text.split()
+        missing = sorted(set(by_sha) - self.present(set(by_sha)))
         if missing:
             size = sum(by_sha[sha].stat().st_size for sha in missing)
             held = len(by_sha) - len(missing)
@@ -113,6 +109,14 @@ class HostSession:
         for sha in missing:
             self._upload_blob(by_sha[sha], sha)
         return shas
+
+    def present(self, shas: set[str]) -> set[str]:
+        """Which of these blobs the host holds already."""
+        self.transport.check(["mkdir", "-p", self.blobs])
+        listing = self.transport.check(
+            ["bash", "-c", _MISSING_SCRIPT, "missing", self.blobs, *shas]
+        )
+        return shas - set(listing.text.split())
 
     def _upload_blob(self, local: Path, sha: str) -> None:
         """Temp name, verify the sha256 on the host, then rename: partial uploads never become blobs."""
@@ -197,11 +201,18 @@ class RemoteJob:
         self.session.say(f"started job {self.job_id} on {self.host.name} ({self.host.runtime})")
         return False
 
-    def follow(self, sink: Callable[[bytes], None], reconnect_seconds: float) -> dict[str, str]:
-        """Poll until the job ends, passing new log bytes to `sink`; survive dropped connections."""
+    def follow(
+        self,
+        sink: Callable[[bytes], None],
+        reconnect_seconds: float,
+        on_poll: Callable[[], None] = lambda: None,
+    ) -> dict[str, str]:
+        """Poll until the job ends, passing new log bytes to `sink` and calling `on_poll` each
+        time (to renew the slot lease); survive dropped connections."""
         poll = float(self.host.conf.get("poll_seconds", 2))
         lost_since: float | None = None
         while True:
+            on_poll()
             try:
                 status = self.status()
                 self._pump_log(sink)

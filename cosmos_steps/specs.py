@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_steps import frames, nvidia, schemas
+from cosmos_steps import config as config_module
 from cosmos_steps.config import read_yaml
 
 FOLDER_VIDEOS = {
@@ -111,10 +112,10 @@ def load_spec(
             ]
         )
     host = raw.get("host", config["default_host"])
-    if host not in config["hosts"]:
-        known = ", ".join(sorted(config["hosts"]))
+    if host not in config_module.targets(config):
+        known = ", ".join(config_module.targets(config))
         raise schemas.ValidationFailed(
-            [f"{where}: host: {host!r} is not in config.yaml (hosts: {known})"]
+            [f"{where}: host: {host!r} is not a host or pool of config.yaml ({known})"]
         )
     base = normalise(raw, name, host, where, config, project)
     problems = check_sweep(raw.get("sweep", {}), base, where)
@@ -198,6 +199,7 @@ def normalise(
         "upscale": upscale or None,
         "enhance": bool(raw.get("enhance", False)),
         "host": host,
+        "requirements": raw.get("requirements", {}),
     }
 
 
@@ -367,6 +369,7 @@ def batch_key(run: dict[str, Any]) -> str:
     shared = {
         "spec": run["spec"],
         "host": run["host"],
+        "requirements": run["requirements"],
         "negative_prompt": run["negative_prompt"],
         "params": {k: run["params"][k] for k in nvidia.GLOBAL_PARAMS},
         "hints": sorted(run["controls"]),

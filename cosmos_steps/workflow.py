@@ -24,6 +24,7 @@ TRANSFER_FIELDS = (
     "params",
     "enhance",
     "host",
+    "requirements",
     "sweep",
     "notes",
 )

@@ -142,3 +142,8 @@ def get_encoded_videos(wildcards):
         f"work/controls/{wildcards.spec}/{stem}.mp4"
         for stem in PLAN.specs[wildcards.spec]["frame_files"]
     ]
+
+
+def get_attempt(wildcards, attempt):
+    """Snakemake's attempt number of a job (the infer step refuses to repeat deterministic failures)."""
+    return attempt

@@ -1,6 +1,6 @@
 # Any GPU job (transfer batch, 4K upscale batch, prompt enhancement): upload its files
 # (content-addressed, once per host), start it or adopt it if it already runs, follow its log,
-# download its outputs verified. The only rule that is not local: with profiles/slurm it is the
+# download its outputs verified; on a pool, on the best free healthy host. The only rule that is not local: with profiles/slurm it is the
 # one submitted to SLURM, with the GPUs that profile's set-resources requests (docs/slurm.md).
 rule cosmos_infer:
     input:
@@ -12,10 +12,16 @@ rule cosmos_infer:
         "logs/infer/{stage}/{batch}.log",
     benchmark:
         "benchmarks/infer/{stage}/{batch}.tsv"
+    # A retry resumes the job (adopting it where it still runs, or moving it off a lost host);
+    # the step refuses to repeat a deterministic failure (out of memory, guardrail, ...).
+    retries: 1
     conda:
         "../environment.yml"
+    resources:
+        attempt=get_attempt,
     shell:
         "python -m cosmos_steps infer --job {input.job} --manifest {output.manifest} --log {log}"
+        " --attempt {resources.attempt}"
 
 
 # A run's output video, prompt, generated controls and run.json, mapped by its JSONL line.

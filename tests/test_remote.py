@@ -184,6 +184,7 @@ def test_killed_snakemake_is_replaced_by_one_that_adopts_the_running_job(
 
 def test_out_of_memory_is_classified(sshd: LoopbackSSHD, tmp_path: Path) -> None:
     config = ssh_config(sshd, tmp_path / "host", simulate=simulated(fail="oom"))
+    config["oom_escalation"] = []
     project = make_project(tmp_path / "p", {"meadow": MEADOW}, config)
     assert snakemake(project).returncode != 0
     status, kind, error, tail = rows(

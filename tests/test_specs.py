@@ -105,7 +105,7 @@ def test_spec_names_must_be_unique_and_safe(project: Path) -> None:
 
 def test_unknown_host_is_reported(project: Path) -> None:
     found = problems_for(project, x={**GOOD, "host": "gpu9"})
-    assert found == ["specs/x.yaml: host: 'gpu9' is not in config.yaml (hosts: simulated)"]
+    assert found == ["specs/x.yaml: host: 'gpu9' is not a host or pool of config.yaml (simulated)"]
 
 
 def test_sweep_is_a_cartesian_product_with_readable_unique_names(project: Path) -> None:

@@ -183,11 +183,19 @@ def test_model_failure_is_classified_and_recorded(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", {"meadow": MEADOW}, config)
     done = snakemake(root)
     assert done.returncode != 0
-    log = next((root / "logs/infer/batches").glob("*.log")).read_text().strip().splitlines()
-    assert log[-1].split("] ", 1)[1].startswith("ERROR: no run of batch meadow-")
-    assert "CUDA out of memory" in log[-1]
+    batch_dir = next((root / "work/batches").glob("meadow-*"))
+    first = (batch_dir / "attempt-1.log").read_text().strip().splitlines()
+    assert "out of GPU memory on simulated: retrying with every offload flag" in "\n".join(first)
+    assert first[-1].split("] ", 1)[1].startswith("ERROR: no run of batch meadow-")
+    assert "CUDA out of memory" in first[-1]
+    # Snakemake's retry of the rule is refused: the failure would repeat
+    log = (root / f"logs/infer/batches/{batch_dir.name}.log").read_text().strip().splitlines()
+    assert "ERROR: not retried: the last attempt failed with oom" in log[-1]
+    assert "attempt-1.log" in log[-1]
     rows = query(root, "SELECT status, error_kind, error, log_tail FROM runs")
-    assert rows[0][:2] == ("failed", "oom") and "CUDA out of memory" in rows[0][2] and rows[0][3]
+    assert len(rows) == 2  # as configured, then with every offload flag
+    for row in rows:
+        assert row[:2] == ("failed", "oom") and "CUDA out of memory" in row[2] and row[3]
 
 
 def test_a_missing_output_fails_exactly_that_run(tmp_path: Path) -> None:

@@ -137,10 +137,28 @@ def samples(args: argparse.Namespace) -> list[dict]:
     return out
 
 
-def fail_if_asked(stage: str) -> None:
+# Emulated GPU memory (GB) the model needs, and what each NVIDIA offload flag saves:
+# the T5-11B text encoder, the Llama-Guard-3-8B guardrail, the 7B diffusion transformer.
+OFFLOAD_SAVINGS_GB = {
+    "offload_text_encoder_model": 22.0,
+    "offload_guardrail_models": 16.0,
+    "offload_diffusion_transformer": 14.0,
+}
+
+
+def out_of_memory(args: argparse.Namespace) -> bool:
+    """Does the emulated model fit the emulated GPU (COSMOS_SIM_MODEL_MEMORY_GB, 0 = always)?"""
+    need = float(os.environ.get("COSMOS_SIM_MODEL_MEMORY_GB", "0"))
+    if need <= 0:
+        return False
+    need -= sum(gb for flag, gb in OFFLOAD_SAVINGS_GB.items() if getattr(args, flag))
+    return need > float(os.environ.get("COSMOS_SIM_GPU_MEMORY_GB", "80"))
+
+
+def fail_if_asked(stage: str, args: argparse.Namespace) -> None:
     """Failure injection: emulate the messages and exit codes of real failures."""
     mode = os.environ.get("COSMOS_SIM_FAIL", "none")
-    if mode == "oom" and stage == "load":
+    if stage == "load" and (mode == "oom" or out_of_memory(args)):
         log("Loading checkpoint into the DiT", "INFO")
         print("Traceback (most recent call last):", file=sys.stderr)
         print(
@@ -314,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     save.mkdir(parents=True, exist_ok=True)
     log(f"Loading models from {args.checkpoint_dir} (SIMULATED)")
     time.sleep(float(os.environ.get("COSMOS_SIM_LOAD_SECONDS", "0")))
-    fail_if_asked("load")
+    fail_if_asked("load", args)
     items = samples(args)
     records = []
     for index, sample in enumerate(items):
         log(f"Generating sample {index + 1}/{len(items)}")
-        fail_if_asked("generate")
+        fail_if_asked("generate", args)
         if args.batch_input_path:
             folder, name = save / f"video_{index}", "output"
         else:

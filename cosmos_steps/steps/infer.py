@@ -11,6 +11,7 @@ import hashlib
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,18 @@ from cosmos_steps import db
 from cosmos_steps.classify import classify
 from cosmos_steps.config import for_step
 from cosmos_steps.files import read_json, sha256_file, write_json, write_text
-from cosmos_steps.hosts import Host, get_host
+from cosmos_steps.hosts import Host, with_all_offloads
 from cosmos_steps.progress import Reporter
 from cosmos_steps.transport import TransportError
-from cosmos_steps.remote import (
-    GPU_SCRIPTS,
-    TASK_SCRIPTS,
-    HostSession,
-    JobError,
-    RemoteJob,
-    sha256_file,
-)
+from cosmos_steps.pool import Lease, NoHost, Placement
+from cosmos_steps.remote import GPU_SCRIPTS, TASK_SCRIPTS, HostSession, JobError, RemoteJob
 
 LOG_TAIL_BYTES = 16_384
 RECONNECT_SECONDS = 300.0
+DETERMINISTIC = ("oom", "guardrail", "checkpoint", "container", "missing_output", "cancelled")
+"""Failure kinds a plain retry would only repeat (Snakemake's retry of the rule is refused)."""
+MOVABLE = ("unreachable", "killed")
+"""Failure kinds that move the job to another host of its pool."""
 
 
 class LogTail:
@@ -173,26 +172,153 @@ def as_job_error(exc: Exception) -> JobError:
     return JobError("unreachable", str(exc))
 
 
-def infer(job_path: Path, manifest_path: Path, log_path: Path, config: dict | None = None) -> int:
-    """Run a batch job end to end; write manifest.json; return the process exit code."""
+def job_files(job: dict[str, Any]) -> dict[str, Path]:
+    """Every file a job uploads: its inputs and NVIDIA files, and the gpu_scripts it runs."""
+    files = {name: Path(path) for name, path in job["files"].items()}
+    files["job.sh"] = GPU_SCRIPTS / "job.sh"
+    files["task.sh"] = GPU_SCRIPTS / TASK_SCRIPTS[job["task"]]
+    files["lib.sh"] = GPU_SCRIPTS / "lib.sh"
+    return files
+
+
+def refuse_repeat(database: Any, batch: str, attempt: int, attempt_log: Path) -> str | None:
+    """On Snakemake's retry of the rule: why not to run again (the last failure would repeat)."""
+    if attempt <= 1:
+        return None
+    rows = list(
+        database.query(
+            "SELECT runs.error_kind, runs.error FROM runs JOIN batches ON runs.batch_id = batches.id"
+            " WHERE batches.batch = ? ORDER BY runs.created_at DESC LIMIT 1",
+            [batch],
+        )
+    )
+    if not rows or rows[0]["error_kind"] not in DETERMINISTIC:
+        return None
+    earlier = attempt_log.with_name(f"attempt-{attempt - 1}.log")
+    return (
+        f"not retried: the last attempt failed with {rows[0]['error_kind']}, which would repeat "
+        f"({rows[0]['error']}); its log: {earlier}"
+    )
+
+
+def infer(
+    job_path: Path,
+    manifest_path: Path,
+    log_path: Path,
+    config: dict | None = None,
+    attempt: int = 1,
+) -> int:
+    """Run a GPU job end to end (placing it, and moving it when its host fails); return the exit code."""
     config = config or for_step()
     job = read_json(job_path)
-    reporter = Reporter(log_path, prefix=job["batch"])
-    session = None
+    # Snakemake empties the rule's log before a retry: each attempt keeps a copy of its own.
+    attempt_log = manifest_path.parent / f"attempt-{attempt}.log"
+    reporter = Reporter(log_path, prefix=job["batch"], copies=(attempt_log,))
     try:
         database = db.connect(config["database"], config["journal_mode"])
-        host = get_host(config, job["host"])
-        for note in filter(None, [*job["notes"], host.allocation_note()]):
+        refusal = refuse_repeat(database, job["batch"], attempt, attempt_log)
+        if refusal:
+            raise JobError("not_retried", refusal)
+        for note in job["notes"]:
             reporter.say(f"note: {note}")
-        session = HostSession(host, reporter.say, reporter.transfer)
-        return BatchJob(job, job_path, config, session, database, reporter).run(manifest_path)
-    except (JobError, TransportError) as exc:
+        files = job_files(job)
+        shas = {name: sha256_file(path) for name, path in files.items()}
+        return Attempts(job, job_path, config, database, reporter, files, shas).run(manifest_path)
+    except (JobError, TransportError, NoHost) as exc:
         reporter.say(f"ERROR: {as_job_error(exc).reason}")
         return 1
     finally:
-        if session is not None:
-            session.close()
         reporter.close()
+
+
+class Attempts:
+    """Places a job on a host and runs it there; on host loss moves it, on OOM escalates."""
+
+    def __init__(
+        self,
+        job: dict[str, Any],
+        job_path: Path,
+        config: dict[str, Any],
+        database: Any,
+        reporter: Reporter,
+        files: dict[str, Path],
+        shas: dict[str, str],
+    ):
+        self.job = job
+        self.job_path = job_path
+        self.config = config
+        self.database = database
+        self.reporter = reporter
+        self.files = files
+        self.shas = shas
+        self.escalation = list(config.get("oom_escalation", ["offload", "larger_host"]))
+        self.offloaded: set[str] = set()
+        self.placement = Placement(
+            config, database, job, self.held_bytes, reporter.say, self.session
+        )
+
+    def session(self, host: Host) -> HostSession:
+        return HostSession(host, self.reporter.say, self.reporter.transfer)
+
+    def held_bytes(self, session: HostSession) -> int:
+        """Bytes of this job's files the host already holds."""
+        present = session.present(set(self.shas.values()))
+        return sum(self.files[n].stat().st_size for n, sha in self.shas.items() if sha in present)
+
+    def run(self, manifest_path: Path) -> int:
+        last: JobError | None = None
+        while True:
+            try:
+                host, lease = self.placement.acquire()
+            except NoHost as exc:
+                raise (last or JobError("unreachable", str(exc))) from exc
+            if host.name in self.offloaded:
+                host = with_all_offloads(host)
+            try:
+                return self.run_on(host, lease, manifest_path)
+            except (JobError, TransportError) as problem:
+                last = as_job_error(problem)
+                if not self.reconsider(host, last):
+                    raise last from problem
+            finally:
+                lease.release()
+
+    def run_on(self, host: Host, lease: Lease, manifest_path: Path) -> int:
+        note = host.allocation_note()
+        if note:
+            self.reporter.say(f"note: {note}")
+        session = self.session(host)
+        try:
+            batch = BatchJob(self.job, self.job_path, self.config, session, self.database,
+                             self.reporter, self.files, self.shas)  # fmt: skip
+            batch.abandon_elsewhere()
+            return batch.run(manifest_path, lease.renew)
+        finally:
+            session.close()
+
+    def reconsider(self, host: Host, failure: JobError) -> bool:
+        """After a failure: True to try again (elsewhere, or with more offloading)."""
+        if failure.kind in MOVABLE:
+            self.placement.exclude(host.name, failure.reason)
+            self.reporter.say(
+                f"host {host.name} failed this job ({failure.reason}); trying another host"
+            )
+            return True
+        if failure.kind != "oom":
+            return False
+        if (
+            "offload" in self.escalation
+            and host.name not in self.offloaded
+            and not host.offloads_everything()
+        ):
+            self.offloaded.add(host.name)
+            self.reporter.say(f"out of GPU memory on {host.name}: retrying with every offload flag")
+            return True
+        if "larger_host" in self.escalation:
+            self.placement.need_more_memory_than(host.name)
+            self.reporter.say("out of GPU memory: looking for a host with more GPU memory")
+            return True
+        return False
 
 
 class BatchJob:
@@ -206,6 +332,8 @@ class BatchJob:
         session: HostSession,
         database: Any,
         reporter: Reporter,
+        files: dict[str, Path],
+        shas: dict[str, str],
     ):
         self.job = job
         self.config = config
@@ -214,12 +342,9 @@ class BatchJob:
         self.database = database
         self.reporter = reporter
         self.tail = LogTail(reporter)
-        self.files = {name: Path(path) for name, path in job["files"].items()}
-        self.files["job.sh"] = GPU_SCRIPTS / "job.sh"
-        self.files["task.sh"] = GPU_SCRIPTS / TASK_SCRIPTS[job["task"]]
-        self.files["lib.sh"] = GPU_SCRIPTS / "lib.sh"
+        self.files = dict(files)
+        self.shas = dict(shas)
         cosmos_dir = session.cosmos_dir()
-        self.shas = {name: sha256_file(path) for name, path in self.files.items()}
         base_id = job_identity(job, self.shas, host, cosmos_dir)
         self.job_id, existing = choose_job_id(database, base_id)
         env_path = job_path.parent / "job.env"
@@ -235,7 +360,25 @@ class BatchJob:
         db.set_status(self.database, self.run_ids.values(), status, message, **fields)
         db.set_batch_status(self.database, self.job_id, status, message)
 
-    def run(self, manifest_path: Path) -> int:
+    def abandon_elsewhere(self) -> None:
+        """Unfinished attempts of this batch on other hosts (their host was lost) are failed."""
+        rows = self.database.query(
+            "SELECT id, host FROM batches WHERE batch = ? AND id != ? AND status IN "
+            "('pending', 'uploading', 'running', 'downloading')",
+            [self.job["batch"], self.job_id],
+        )
+        for row in list(rows):
+            reason = f"moved to host {self.host.name}: host {row['host']} was lost"
+            run_ids = [
+                r["id"]
+                for r in self.database.query("SELECT id FROM runs WHERE batch_id = ?", [row["id"]])
+            ]
+            db.set_status(
+                self.database, run_ids, "failed", reason, error=reason, error_kind="unreachable"
+            )
+            db.set_batch_status(self.database, row["id"], "failed", reason, error=reason)
+
+    def run(self, manifest_path: Path, on_poll: Callable[[], None] = lambda: None) -> int:
         """Start or adopt, follow, then collect; mark every run failed if the job cannot finish."""
         started = time.monotonic()
         try:
@@ -244,7 +387,7 @@ class BatchJob:
                 "running", "adopted a running job" if adopted else self.remote.describe()
             )
             reconnect = float(self.host.conf.get("reconnect_seconds", RECONNECT_SECONDS))
-            status = self.remote.follow(self.tail, reconnect)
+            status = self.remote.follow(self.tail, reconnect, on_poll)
             return self.collect(status, adopted, manifest_path, started)
         except (JobError, TransportError) as problem:
             exc = as_job_error(problem)
@@ -336,10 +479,10 @@ class BatchJob:
             f"{time.monotonic() - started:.1f}s in all"
         )
         if len(failed) == len(lines):
-            self.reporter.say(
-                f"ERROR: no run of batch {self.job['batch']} produced an output: {failed[0]['error']}"
+            raise JobError(
+                kind,
+                f"no run of batch {self.job['batch']} produced an output: {failed[0]['error']}",
             )
-            return 1
         return 0
 
     def write_manifest(

@@ -56,7 +56,8 @@ def transfer_job(
             }
         )
     notes = sorted({note for run in runs for note in run["notes"]})
-    write_json(job_out, _job(batch, runs[0], task, "transfer", files, job_lines, notes))
+    job = _job(batch, runs[0], task, "transfer", files, job_lines, notes)
+    write_json(job_out, {**job, "requirements": runs[0].get("requirements", {})})
 
 
 def upscale_job(
