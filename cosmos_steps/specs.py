@@ -64,6 +64,16 @@ def render_roles(folder: Path) -> list[str]:
     return sorted(roles)
 
 
+def folder_videos(folder: Path) -> dict[str, str]:
+    """Role -> file name of the control videos in a folder (the first of FOLDER_VIDEOS found)."""
+    videos = {}
+    for role, candidates in FOLDER_VIDEOS.items():
+        found = [c for c in candidates if (folder / c).is_file()]
+        if found:
+            videos[role] = found[0]
+    return videos
+
+
 def spec_files(specs_dir: Path) -> list[Path]:
     """Spec files in a folder (*.yaml, *.yml; not recursive), sorted."""
     if not specs_dir.is_dir():
@@ -163,10 +173,8 @@ def _inputs(raw: Any, spec: str, where: str, project: Path) -> tuple[dict[str, s
             raise schemas.ValidationFailed(
                 [f"{where}: inputs.videos: folder {folder!r} does not exist"]
             )
-        for role, candidates in FOLDER_VIDEOS.items():
-            found = [c for c in candidates if (project / folder / c).is_file()]
-            if found:
-                videos[role] = f"{folder.rstrip('/')}/{found[0]}"
+        for role, name in folder_videos(project / folder).items():
+            videos[role] = f"{folder.rstrip('/')}/{name}"
     frames = mapping.pop("frames", None)
     if frames is not None:
         if not (project / frames).is_dir():
