@@ -38,7 +38,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ from cosmos_steps.frames import (
 
 VIDEO_NAMES = {m: f"{m}.mp4" for m in MODALITIES}
 """Output file name of each modality's video."""
+
+DEFAULT_CRF = 18
+DEFAULT_PRESET = "medium"
+"""CRF and x264 preset used when none is configured (config.yaml `encode:` has the same)."""
 
 SEGMENTATION_CRF = 4
 """Highest CRF used for segmentation, whatever CRF is configured."""
@@ -91,17 +95,19 @@ def encode_render(
     folder: str | Path,
     outdir: str | Path,
     fps: float,
-    crf: int = 18,
-    preset: str = "medium",
+    crf: int = DEFAULT_CRF,
+    preset: str = DEFAULT_PRESET,
     ffmpeg: str = "auto",
     modalities: Iterable[str] | None = None,
+    on_video: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Validate a render folder, encode each modality to <outdir>/<modality>.mp4, write meta.json.
 
     Raises RenderValidationError (listing every problem) before anything is encoded.
+    on_video(modality, facts) is called as each video is done (facts as in meta.json).
     Returns the content of meta.json.
     """
-    _check_settings(fps, crf, preset)
+    check_settings(fps, crf, preset)
     report, chosen = _validated(folder, modalities)
     outdir = Path(outdir)
     meta_path = outdir / "meta.json"
@@ -120,6 +126,8 @@ def encode_render(
             info=info,
         )
         videos[info.modality] = {"file": path.name, **_file_facts(path), **extra}
+        if on_video is not None:
+            on_video(info.modality, videos[info.modality])
     meta = build_meta(report_facts(report), {"fps": fps, "crf": crf, "preset": preset}, videos)
     write_json(meta_path, meta)
     return meta
@@ -131,8 +139,8 @@ def encode_modality(
     out_path: str | Path,
     *,
     fps: float,
-    crf: int = 18,
-    preset: str = "medium",
+    crf: int = DEFAULT_CRF,
+    preset: str = DEFAULT_PRESET,
     ffmpeg: str = "auto",
     info: ModalityInfo | None = None,
     log: Path | None = None,
@@ -143,7 +151,7 @@ def encode_modality(
     Returns what meta.json records about the encode: the CRF used and, for 16-bit depth,
     the depth range mapped to 0..255.
     """
-    _check_settings(fps, crf, preset)
+    check_settings(fps, crf, preset)
     info = info or _validated(scan, [modality])[0].modalities[modality]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,7 +307,7 @@ def _input_args(frames: dict[int, Path], fps: float, workdir: Path) -> list[str]
     return ["-r", str(fps), "-f", "concat", "-safe", "0", "-i", str(listing)]
 
 
-def _check_settings(fps: float, crf: int, preset: str) -> None:
+def check_settings(fps: float, crf: int, preset: str) -> None:
     """Reject settings that ffmpeg would refuse late or that browsers cannot play."""
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")

@@ -60,6 +60,22 @@ def render_files(folder: Path) -> dict[str, list[str]]:
     return {modality: [str(p) for p in seq.values()] for modality, seq in scan.frames.items()}
 
 
+def render_roles(folder: Path) -> list[str]:
+    """Roles (color, depth, seg, edge) that have a PNG sequence in a render folder."""
+    stems = render_files(folder)
+    return [role for role, stem in ENCODED_NAMES.items() if stem in stems]
+
+
+def folder_videos(folder: Path) -> dict[str, str]:
+    """Role -> file name of the control videos in a folder (the first of FOLDER_VIDEOS found)."""
+    videos = {}
+    for role, candidates in FOLDER_VIDEOS.items():
+        found = [c for c in candidates if (folder / c).is_file()]
+        if found:
+            videos[role] = found[0]
+    return videos
+
+
 def spec_files(specs_dir: Path) -> list[Path]:
     """Spec files in a folder (*.yaml, *.yml; not recursive), sorted."""
     if not specs_dir.is_dir():
@@ -161,18 +177,15 @@ def _inputs(raw: Any, spec: str, where: str, project: Path) -> tuple[dict[str, s
             raise schemas.ValidationFailed(
                 [f"{where}: inputs.videos: folder {folder!r} does not exist"]
             )
-        for role, candidates in FOLDER_VIDEOS.items():
-            found = [c for c in candidates if (project / folder / c).is_file()]
-            if found:
-                videos[role] = f"{folder.rstrip('/')}/{found[0]}"
+        for role, name in folder_videos(project / folder).items():
+            videos[role] = f"{folder.rstrip('/')}/{name}"
     render_folder = mapping.pop("frames", None)
     if render_folder is not None:
         if not (project / render_folder).is_dir():
             raise schemas.ValidationFailed(
                 [f"{where}: inputs.frames: folder {render_folder!r} does not exist"]
             )
-        for stem in render_files(project / render_folder):
-            role = next(role for role, name in ENCODED_NAMES.items() if name == stem)
+        for role in render_roles(project / render_folder):
             videos[role] = encoded_video(spec, role)
     videos.update(mapping)
     return videos, render_folder

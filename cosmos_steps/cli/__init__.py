@@ -12,10 +12,17 @@ import sys
 from collections.abc import Callable
 
 from cosmos_steps import __version__
-from cosmos_steps.cli import hosts_cmd, manage_cmd, query_cmd, report_cmd, specs_cmd
+from cosmos_steps.cli import (
+    hosts_cmd,
+    inputs_cmd,
+    manage_cmd,
+    query_cmd,
+    report_cmd,
+    specs_cmd,
+)
 from cosmos_steps.errors import CosmosError
 
-COMMAND_MODULES = [specs_cmd, query_cmd, hosts_cmd, manage_cmd, report_cmd]
+COMMAND_MODULES = [specs_cmd, inputs_cmd, query_cmd, hosts_cmd, manage_cmd, report_cmd]
 
 
 class UserError(Exception):

@@ -19,7 +19,7 @@ def validate(args: argparse.Namespace) -> int:
 
     try:
         settings = config.load(args.config)
-        plan = specs.load_plan(settings, Path("."))
+        plan = specs.load_plan(settings, Path(args.config).resolve().parent)
     except schemas.ValidationFailed as exc:
         schemas.report(exc.problems, "fix them before running the pipeline")
         return 1
