@@ -235,9 +235,6 @@ def test_a_new_spec_of_control_videos_passes_a_snakemake_dry_run(
 
 
 @pytest.mark.workflow
-@pytest.mark.xfail(
-    strict=True, reason="no rule encodes inputs.frames yet (issue 3's pipeline part): remove then"
-)
 def test_a_new_spec_of_a_render_folder_passes_a_snakemake_dry_run(
     project: ProjectDir, cli: Cli
 ) -> None:
@@ -247,6 +244,7 @@ def test_a_new_spec_of_a_render_folder_passes_a_snakemake_dry_run(
     )
     done = snakemake(project.root, "-n")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "ffmpeg_encode_control" in done.stdout + done.stderr
 
 
 @needs_model
