@@ -123,7 +123,7 @@ def spec_text(
 ) -> str:
     """The commented YAML of a new spec (params and defaults from the checked config)."""
     defaults = settings["defaults"]
-    hosts = ", ".join(settings["hosts"])
+    hosts = ", ".join([*settings["hosts"], *settings.get("pools", {})])
     first = next((c for c, w in weights.items() if w > 0), "vis")
     sweep = [(f"controls.{first}.weight", [DEFAULT_WEIGHT, 0.5]), ("params.seed", [1, 2])]
     blocks = [
@@ -143,6 +143,10 @@ def spec_text(
         _field("upscale", False),
         _field("enhance", False),
         _field("host", settings["default_host"], enabled=False, note=f"Hosts: {hosts}."),
+        _described(
+            "requirements",
+            _commented(_block("requirements", [("min_gpu_memory_gb", 80), ("gpus", 1)])),
+        ),
         _described("sweep", _commented(_block("sweep", sweep))),
     ]
     return "\n\n".join(blocks) + "\n"

@@ -97,7 +97,7 @@ def test_show_run_of_the_pipeline(finished):
     assert run["nvidia"]["mode"] == "transfer"
     assert run["nvidia"]["spec"]["edge"] == {"control_weight": 0.7}
     assert run["nvidia"]["spec"]["prompt"] == "A quiet meadow at dawn"
-    assert run["log"]["source"].endswith(f"logs/infer/{run['batch']['batch']}.log")
+    assert run["log"]["source"].endswith(f"logs/infer/batches/{run['batch']['batch']}.log")
     assert "[cosmos-workflow] exit code 0" in run["log"]["text"]
     kinds = {artifact["kind"] for artifact in run["artifacts"]}
     assert {"output", "prompt", "run"} <= kinds

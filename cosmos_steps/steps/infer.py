@@ -11,6 +11,7 @@ import hashlib
 import shlex
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,10 @@ from cosmos_steps.classify import classify
 from cosmos_steps.config import for_step
 from cosmos_steps.files import read_json, sha256_file, write_json, write_text
 from cosmos_steps.hosts import Host, with_all_offloads
-from cosmos_steps.progress import Reporter
-from cosmos_steps.transport import TransportError
 from cosmos_steps.pool import Lease, NoHost, Placement
+from cosmos_steps.progress import Reporter
 from cosmos_steps.remote import GPU_SCRIPTS, TASK_SCRIPTS, HostSession, JobError, RemoteJob
+from cosmos_steps.transport import TransportError
 
 LOG_TAIL_BYTES = 16_384
 RECONNECT_SECONDS = 300.0
@@ -227,6 +228,10 @@ def infer(
     except (JobError, TransportError, NoHost) as exc:
         reporter.say(f"ERROR: {as_job_error(exc).reason}")
         return 1
+    except Exception as exc:  # a bug: keep the traceback in the log, end it with one line
+        reporter.say(traceback.format_exc().rstrip())
+        reporter.say(f"ERROR: internal error ({type(exc).__name__}: {exc}); please report it")
+        return 1
     finally:
         reporter.close()
 
@@ -360,6 +365,17 @@ class BatchJob:
         db.set_status(self.database, self.run_ids.values(), status, message, **fields)
         db.set_batch_status(self.database, self.job_id, status, message)
 
+    def unfinished_runs(self) -> list[str]:
+        """Runs of this job not yet completed or failed (failed lines keep their own reason)."""
+        ids = list(self.run_ids.values())
+        marks = ", ".join("?" for _ in ids)
+        rows = self.database.execute(
+            f"SELECT id FROM runs WHERE id IN ({marks}) AND status NOT IN "
+            "('completed', 'failed', 'cancelled')",
+            ids,
+        )
+        return [row[0] for row in rows]
+
     def abandon_elsewhere(self) -> None:
         """Unfinished attempts of this batch on other hosts (their host was lost) are failed."""
         rows = self.database.query(
@@ -395,7 +411,7 @@ class BatchJob:
             db.set_batch_status(self.database, self.job_id, "failed", exc.reason, error=exc.reason)
             db.set_status(
                 self.database,
-                self.run_ids.values(),
+                self.unfinished_runs(),
                 "failed",
                 exc.reason,
                 error=exc.reason,
