@@ -12,7 +12,7 @@ import yaml
 from cosmos_steps import nvidia, schemas
 
 CONFIG_ENV = "COSMOS_CONFIG_JSON"
-"""Set by rules/common.smk so step processes see the config Snakemake used (with --config overrides)."""
+"""Set by rules/common.smk: step processes see the config Snakemake used (--config included)."""
 
 
 def read_yaml(path: Path) -> Any:

@@ -17,7 +17,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -381,8 +381,6 @@ def decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for key in ("execution_config", "outputs", "inputs", "params", "lines"):
         if isinstance(out.get(key), str):
-            try:
+            with suppress(ValueError):
                 out[key] = json.loads(out[key])
-            except ValueError:
-                pass
     return out

@@ -215,7 +215,7 @@ class Placement:
             session.close()
 
     def acquire(self) -> tuple[Host, Lease]:
-        """Wait for a free slot on the best candidate; JobError-free: raises NoHost if none is left."""
+        """Wait for a free slot on the best candidate; NoHost when no host can take the job."""
         waited = False
         while True:
             hosts = self.candidates()

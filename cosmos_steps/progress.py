@@ -9,13 +9,12 @@ from typing import TextIO
 
 from cosmos_steps.transport import ProgressFn
 
-
 QUIET_BELOW = 8_000_000
 """Transfers smaller than this (bytes) show no progress lines."""
 
 
 class Reporter:
-    """Writes everything to the rule's log (and any copies) and a prefixed summary to the terminal."""
+    """Writes everything to the rule's log (and copies) and a prefixed summary to the terminal."""
 
     def __init__(
         self,

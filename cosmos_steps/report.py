@@ -24,8 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cosmos_steps import thumbnails
-from cosmos_steps.files import copy_file, write_text
-from cosmos_steps.files import sha256_file
+from cosmos_steps.files import copy_file, sha256_file, write_text
 from cosmos_steps.specs import Plan
 
 PAGE = Path("results/report.html")

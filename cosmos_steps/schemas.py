@@ -99,8 +99,10 @@ def explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "pattern" and isinstance(value, str):
         bad = _CONTROL_CHARS.search(value)
         if bad:
-            return f"{where}: contains a control character (U+{ord(bad.group()):04X}) at position {bad.start()}"
-        return f"{where}: {value!r} is not allowed here (expected {error.schema.get('description') or error.validator_value})"
+            code = f"U+{ord(bad.group()):04X}"
+            return f"{where}: contains a control character ({code}) at position {bad.start()}"
+        expected = error.schema.get("description") or error.validator_value
+        return f"{where}: {value!r} is not allowed here (expected {expected})"
     if error.validator == "maxLength" and isinstance(value, str):
         return f"{where}: is {len(value)} characters long; the maximum is {error.validator_value}"
     if error.validator == "additionalProperties":

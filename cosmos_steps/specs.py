@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cosmos_steps import frames, nvidia, schemas
 from cosmos_steps import config as config_module
+from cosmos_steps import frames, nvidia, schemas
 from cosmos_steps.config import read_yaml
 
 FOLDER_VIDEOS = {
@@ -84,7 +84,7 @@ def spec_files(specs_dir: Path) -> list[Path]:
 
 
 def load_plan(config: dict[str, Any], project: Path = Path(".")) -> Plan:
-    """Read every spec, expand sweeps, assign batches. Raises ValidationFailed listing all problems."""
+    """Read every spec, expand sweeps, assign batches; ValidationFailed lists every problem."""
     problems: list[str] = []
     specs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
@@ -137,7 +137,8 @@ def load_spec(
     problems = check_sweep(raw.get("sweep", {}), base, where)
     if base["enhance"] and "prompt" in raw.get("sweep", {}):
         problems.append(
-            f"{where}: enhance: cannot be combined with a sweep over prompt (enhance one prompt per spec)"
+            f"{where}: enhance: cannot be combined with a sweep over prompt "
+            "(one prompt per spec is enhanced)"
         )
     if problems:
         raise schemas.ValidationFailed(problems)
@@ -223,7 +224,7 @@ def _control(value: Any) -> dict[str, Any]:
 
 
 def axis_labels(sweep: dict[str, list[Any]]) -> list[tuple[str, str]]:
-    """(label, dotted path) per sweep axis: `controls.depth.weight` -> `depth`, `params.seed` -> `seed`."""
+    """(label, dotted path) per sweep axis, e.g. `controls.depth.weight` -> `depth`."""
 
     def short(path: str) -> str:
         parts = path.split(".")
@@ -394,7 +395,7 @@ def batch_key(run: dict[str, Any]) -> str:
 def group_runs(
     runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], str], max_runs: int, tag: str = ""
 ) -> dict[str, list[dict[str, Any]]]:
-    """Group runs by `key` into batches with stable ids `<spec>-<tag><hash>[-n]` of at most max_runs."""
+    """Group runs by `key` into batches of at most max_runs, ids `<spec>-<tag><hash>[-n]`."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in sorted(runs, key=lambda r: r["key"]):
         groups.setdefault(key(run), []).append(run)

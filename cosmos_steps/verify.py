@@ -16,8 +16,8 @@ from typing import Any
 
 from cosmos_steps import db
 from cosmos_steps.deletion import folder_owner
-from cosmos_steps.project import Project
 from cosmos_steps.files import sha256_file
+from cosmos_steps.project import Project
 
 ORPHANS = ".orphans"
 MISSING_ERROR = "output missing on disk"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cosmos_steps import nvidia
-from cosmos_steps.steps.jobs import transfer_job
 from cosmos_steps.files import write_json
+from cosmos_steps.steps.jobs import transfer_job
 
 PARAMS = {
     "num_steps": 20,

@@ -23,8 +23,13 @@ MEADOW = {"prompt": "A quiet meadow", "inputs": "videos", "controls": {"edge": 0
 
 def local_host(root: Path, **simulate: Any) -> dict[str, Any]:
     knobs = {"load_seconds": 0, "seconds_per_frame": 0, "scale": 0.1, **simulate}
-    return {"transport": "local", "runtime": "simulate", "root": str(root), "poll_seconds": 0.2,
-            "simulate": knobs}  # fmt: skip
+    return {
+        "transport": "local",
+        "runtime": "simulate",
+        "root": str(root),
+        "poll_seconds": 0.2,
+        "simulate": knobs,
+    }
 
 
 def rows(project: Path, sql: str, *args: object) -> list[tuple]:
@@ -60,8 +65,10 @@ def test_pools_are_validated(tmp_path: Path) -> None:
 
 def test_requirements_pick_the_host_that_meets_them(tmp_path: Path) -> None:
     config = base_config()
-    config["hosts"] = {"small": local_host(tmp_path / "small", gpu_memory_gb=24),
-                       "big": local_host(tmp_path / "big", gpu_memory_gb=80)}  # fmt: skip
+    config["hosts"] = {
+        "small": local_host(tmp_path / "small", gpu_memory_gb=24),
+        "big": local_host(tmp_path / "big", gpu_memory_gb=80),
+    }
     config["pools"] = {"gpus": ["small", "big"]}
     config["default_host"] = "gpus"
     project = make_project(
@@ -77,8 +84,10 @@ def test_out_of_memory_escalates_to_offloading_then_to_a_larger_host(tmp_path: P
     config = base_config()
     # emulated model: 90 GB; offloading the text encoder and guardrail (the default) saves 38 GB,
     # the diffusion transformer 14 GB more. small (24 GB) cannot fit it at all, big (80 GB) can.
-    config["hosts"] = {"small": local_host(tmp_path / "small", gpu_memory_gb=24, model_memory_gb=90),
-                       "big": local_host(tmp_path / "big", gpu_memory_gb=80, model_memory_gb=90)}  # fmt: skip
+    config["hosts"] = {
+        "small": local_host(tmp_path / "small", gpu_memory_gb=24, model_memory_gb=90),
+        "big": local_host(tmp_path / "big", gpu_memory_gb=80, model_memory_gb=90),
+    }
     config["hosts"]["big"]["slots"] = 1
     config["pools"] = {"gpus": ["small", "big"]}
     config["default_host"] = "gpus"
@@ -87,9 +96,21 @@ def test_out_of_memory_escalates_to_offloading_then_to_a_larger_host(tmp_path: P
     database = db.connect(project / "cosmos.db")
     blocker = pool.try_lease(database, [Host("big", config["hosts"]["big"])], "blocker")
     run = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(PROJECT_DIR / "Snakefile"), "-d", str(project), "--cores", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(PROJECT_DIR / "Snakefile"),
+            "-d",
+            str(project),
+            "--cores",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_for(lambda: any((tmp_path / "small").glob("jobs/*/state/launch")), what="a job on small")
     blocker.release()
     output, _ = run.communicate(timeout=600)
@@ -130,10 +151,15 @@ def test_two_ssh_hosts_share_a_sweep_and_survive_losing_one(sshd_factory, tmp_pa
     servers: list[LoopbackSSHD] = [sshd_factory(), sshd_factory()]
     config = base_config()
     config["hosts"] = {
-        name: server.host_config(str(tmp_path / name), poll_seconds=0.3, reconnect_seconds=3,
-                                 cleanup=False, simulate=simulated(load_seconds=2))
+        name: server.host_config(
+            str(tmp_path / name),
+            poll_seconds=0.3,
+            reconnect_seconds=3,
+            cleanup=False,
+            simulate=simulated(load_seconds=2),
+        )
         for name, server in zip(("a", "b"), servers, strict=True)
-    }  # fmt: skip
+    }
     config["pools"] = {"gpus": ["a", "b"]}
     config["default_host"] = "gpus"
     spec = {
@@ -142,9 +168,21 @@ def test_two_ssh_hosts_share_a_sweep_and_survive_losing_one(sshd_factory, tmp_pa
     }  # seed is batch-global: 8 batches
     project = make_project(tmp_path / "p", {"m": spec}, config)
     run = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(PROJECT_DIR / "Snakefile"), "-d", str(project), "--cores", "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(PROJECT_DIR / "Snakefile"),
+            "-d",
+            str(project),
+            "--cores",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def a_busy_after_one_done() -> bool:
         done_on_a = len(list((tmp_path / "a").glob("jobs/*/state/exit_code")))

@@ -1,4 +1,4 @@
-"""The pipeline against a real OpenSSH server on 127.0.0.1 (the "GPU host"), simulator on the host side."""
+"""The pipeline against a real OpenSSH server on 127.0.0.1 (the "GPU host", simulator there)."""
 
 from __future__ import annotations
 
@@ -345,12 +345,13 @@ def test_container_runtimes_end_to_end_through_stand_ins(
         ]
         assert ["docker", "inspect", "-f", "{{.State.Running}}", f"cosmos-{job_id}"] in calls
     else:
+        ckpt = tmp_path / "checkpoints"
         assert launch == [
             "apptainer",
             "exec",
             "--nv",
             "--bind",
-            f"{root}:{root},{checkout}:{checkout},{tmp_path / 'checkpoints'}:{tmp_path / 'checkpoints'}",
+            f"{root}:{root},{checkout}:{checkout},{ckpt}:{ckpt}",
             "--pwd",
             job_dir,
             str(tmp_path / "cosmos.sif"),

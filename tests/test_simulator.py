@@ -1,4 +1,4 @@
-"""The simulated GPU: NVIDIA's command line and files in, Cosmos-shaped videos out, honest about itself."""
+"""The simulated GPU: NVIDIA's command line and files in, Cosmos-shaped videos out, honestly."""
 
 from __future__ import annotations
 

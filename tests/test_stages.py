@@ -1,4 +1,4 @@
-"""Every Cosmos stage in the DAG: batching by parameters, 4K upscale, prompt enhancement, accounting."""
+"""Every Cosmos stage in the DAG: batching, 4K upscale, prompt enhancement, accounting."""
 
 from __future__ import annotations
 

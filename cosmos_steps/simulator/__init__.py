@@ -1,4 +1,4 @@
-"""The simulated GPU host: stand-ins for NVIDIA's entry points, laid out like a cosmos-transfer1 checkout.
+"""The simulated GPU host: stand-ins for NVIDIA's entry points, laid out like their checkout.
 
 `TREE` maps each file of the fake checkout to its source here; the simulate runtime uploads that
 tree to the host and puts its `bin/` (torchrun) first on PATH, so the gpu_scripts run unchanged.

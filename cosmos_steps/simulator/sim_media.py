@@ -1,4 +1,4 @@
-"""Video facts the simulator needs, from the ffmpeg binary alone (stdlib only: uploaded to hosts)."""
+"""Video facts the simulator needs, from the ffmpeg binary alone (stdlib only: it is uploaded)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def run_ffmpeg(ffmpeg: str, args: list[str]) -> str:
 
 
 def probe(ffmpeg: str, path: str) -> dict:
-    """Frames (exact, by reading packets), fps, width, height and codec of a video's first stream."""
+    """Frames (exact, packet by packet), fps, width, height, codec of the first video stream."""
     cmd = [
         ffmpeg,
         "-hide_banner",

@@ -114,7 +114,8 @@ def validate(args: argparse.Namespace) -> None:
             weight = float(weight)
         if not isinstance(weight, str) and weight < 0:
             raise ValueError(
-                f"Control weight for {hint} must be a valid non-negative float or a path to a .pt file."
+                f"Control weight for {hint} must be a valid non-negative float "
+                "or a path to a .pt file."
             )
 
 
@@ -179,7 +180,7 @@ def fail_if_asked(stage: str, args: argparse.Namespace) -> None:
 
 
 def generate_control(ffmpeg: str, hint: str, video: str, folder: Path, fps: int) -> str:
-    """Write `<hint>_input_control_0.mp4` the way NVIDIA's preprocessors would (vis/edge at 30 fps)."""
+    """Write `<hint>_input_control_0.mp4` as NVIDIA's preprocessors would (vis/edge at 30 fps)."""
     path = folder / f"{hint}_input_control_0.mp4"
     rate = 30 if hint in ("vis", "edge") else fps
     vf = GENERATED_CONTROL_FILTERS[hint] + ",format=yuv420p"
@@ -229,7 +230,7 @@ def compose(
         inputs += ["-f", "lavfi", "-i", f"color=c=black:s={width}x{height}:r={args.fps}"]
     chains.append(f"[0:v]{scale},hue=h={(args.seed * 47) % 360}[in0]")
     weights.append(max(1.0 - total / norm, 0.0) if controls else 1.0)
-    for index, (hint, block) in enumerate(sorted(controls.items()), start=1):
+    for index, (_, block) in enumerate(sorted(controls.items()), start=1):
         inputs += ["-i", block["input_control"]]
         chains.append(f"[{index}:v]{scale}[in{index}]")
         weights.append(float(block.get("control_weight", 0.5)) / norm)

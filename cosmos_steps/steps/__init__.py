@@ -1,1 +1,1 @@
-"""Pipeline steps, each a function called by a rule (and from the shell via `python -m cosmos_steps`)."""
+"""Pipeline steps: functions the rules call (also from the shell: `python -m cosmos_steps`)."""

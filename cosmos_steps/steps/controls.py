@@ -50,7 +50,7 @@ def encode_one(folder: Path, video: Path, settings: dict[str, Any], log: Path) -
 def write_meta(
     validation: Path, videos: list[Path], settings: dict[str, Any], out: Path, database: Any
 ) -> None:
-    """meta.json (frame range, count, fps, size, source, sha256 of each video); artifacts in the DB."""
+    """meta.json (frames, fps, size, source, sha256 of each video); the videos as artifacts."""
     checked = read_json(validation)
     facts = {}
     for video in videos:

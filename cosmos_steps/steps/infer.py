@@ -84,7 +84,7 @@ def write_env(path: Path, env: dict[str, str]) -> None:
 def register(
     database: Any, job: dict[str, Any], job_id: str, host: Host, existing: dict | None
 ) -> dict[int, str]:
-    """Create the batch and its runs in the database (or reuse them when adopting): line -> run id."""
+    """Create the batch and its runs in the database (or reuse them to adopt): line -> run id."""
     if existing is not None:
         return {entry["line"]: entry["run_id"] for entry in existing["lines"]}
     run_ids = {line["line"]: db.new_run_id() for line in job["lines"]}
@@ -188,7 +188,8 @@ def refuse_repeat(database: Any, batch: str, attempt: int, attempt_log: Path) ->
         return None
     rows = list(
         database.query(
-            "SELECT runs.error_kind, runs.error FROM runs JOIN batches ON runs.batch_id = batches.id"
+            "SELECT runs.error_kind, runs.error FROM runs"
+            " JOIN batches ON runs.batch_id = batches.id"
             " WHERE batches.batch = ? ORDER BY runs.created_at DESC LIMIT 1",
             [batch],
         )
@@ -209,7 +210,7 @@ def infer(
     config: dict | None = None,
     attempt: int = 1,
 ) -> int:
-    """Run a GPU job end to end (placing it, and moving it when its host fails); return the exit code."""
+    """Run a GPU job end to end (placed, and moved when its host fails); return the exit code."""
     config = config or for_step()
     job = read_json(job_path)
     # Snakemake empties the rule's log before a retry: each attempt keeps a copy of its own.
@@ -510,7 +511,7 @@ class BatchJob:
         entries: dict[str, tuple[str, int]],
         lines: list[dict[str, Any]],
     ) -> None:
-        """manifest.json: what ran where, every downloaded file with its checksum, each line's fate."""
+        """manifest.json: what ran where, the downloaded files with checksums, each line's fate."""
         manifest = {
             "batch": self.job["batch"],
             "job_id": self.job_id,

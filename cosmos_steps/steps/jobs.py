@@ -31,7 +31,7 @@ def line_outputs(task: str, line: int) -> dict[str, str]:
 def transfer_job(
     batch: str, run_jsons: list[Path], job_out: Path, spec_out: Path, jsonl_out: Path
 ) -> None:
-    """A transfer batch: NVIDIA spec.json + batch.jsonl for the runs (in line order) and job.json."""
+    """A transfer batch: NVIDIA spec.json + batch.jsonl (runs in line order) and job.json."""
     runs = [read_json(path) for path in run_jsons]
     names = nvidia.batch_names(runs)
     base, lines = nvidia.batch_spec(runs)

@@ -78,7 +78,7 @@ def nvidia_inputs(manifest: dict[str, Any], line: int) -> dict[str, Any]:
 
 
 def describe(manifest: dict[str, Any], line: dict[str, Any], database: Any) -> dict[str, Any]:
-    """What run.json says about the job side: ids, host, timings, inputs with sha256, NVIDIA files."""
+    """run.json's job side: ids, host, timings, inputs with sha256, the NVIDIA files used."""
     row = db.get_run(database, line["run_id"]) or {}
     return {
         "run_id": line["run_id"],
