@@ -313,6 +313,20 @@ def create_batch(
             _event(db, row["id"], batch["id"], "pending", None)
 
 
+def _changes(status: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns a status change sets: status, timestamps, and the given fields (JSON encoded)."""
+    assert status in STATUSES, status
+    stamp = now()
+    changes = {"status": status, "updated_at": stamp, **fields}
+    if status == "running":
+        changes.setdefault("started_at", stamp)
+    if status in FINAL_STATUSES:
+        changes.setdefault("completed_at", stamp)
+    if not isinstance(changes.get("outputs"), str | None):
+        changes["outputs"] = to_json(changes["outputs"])
+    return changes
+
+
 def set_status(
     db: sqlite_utils.Database,
     run_ids: Iterable[str],
@@ -321,16 +335,7 @@ def set_status(
     **fields: Any,
 ) -> None:
     """Move runs to a status, writing one event per run whose status changes."""
-    assert status in STATUSES, status
-    stamp = now()
-    changes = {"status": status, "updated_at": stamp, **fields}
-    if status == "running":
-        changes.setdefault("started_at", stamp)
-    if status in FINAL_STATUSES:
-        changes.setdefault("completed_at", stamp)
-    for key in ("outputs",):
-        if key in changes and not isinstance(changes[key], str | None):
-            changes[key] = to_json(changes[key])
+    changes = _changes(status, fields)
     with transaction(db):
         for run_id in run_ids:
             row = db.execute("SELECT status, batch_id FROM runs WHERE id = ?", [run_id]).fetchone()
@@ -345,12 +350,7 @@ def set_batch_status(
     db: sqlite_utils.Database, batch_id: str, status: str, message: str | None = None, **fields: Any
 ) -> None:
     """Move a batch job to a status (with an event when it changes)."""
-    stamp = now()
-    changes = {"status": status, "updated_at": stamp, **fields}
-    if status == "running":
-        changes.setdefault("started_at", stamp)
-    if status in FINAL_STATUSES:
-        changes.setdefault("completed_at", stamp)
+    changes = _changes(status, fields)
     with transaction(db):
         row = db.execute("SELECT status FROM batches WHERE id = ?", [batch_id]).fetchone()
         _update(db, "batches", batch_id, changes)

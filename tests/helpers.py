@@ -89,27 +89,37 @@ def write_yaml(path: Path, data: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
+def snakemake_command(project: Path, *args: str, cores: int = 2) -> list[str]:
+    """The command that runs the real workflow in `project` (this interpreter, our Snakefile)."""
+    snakefile = str(PROJECT_DIR / "Snakefile")
+    return [sys.executable, "-m", "snakemake", "-s", snakefile, "-d", str(project),
+            "--cores", str(cores), *args]  # fmt: skip
+
+
 def snakemake(
     project: Path,
     *args: str,
     timeout: float = 600,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real workflow in `project` (the repository's Snakefile, this interpreter)."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(PROJECT_DIR / "Snakefile"),
-        "-d",
-        str(project),
-        "--cores",
-        "2",
-        *args,
-    ]
+    """Run the real workflow in `project` and wait for it."""
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        snakemake_command(project, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start_snakemake(project: Path, cores: int = 2) -> subprocess.Popen[str]:
+    """Start the real workflow in `project` in the background (own session, output captured)."""
+    return subprocess.Popen(
+        snakemake_command(project, cores=cores),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from cosmos_steps import config as config_module
 from cosmos_steps import db, pool, schemas
 from cosmos_steps.hosts import Host
-from tests.helpers import PROJECT_DIR, base_config, make_project, snakemake
+from tests.helpers import base_config, make_project, snakemake, start_snakemake
 from tests.sshd import LoopbackSSHD
 from tests.test_remote import simulated, wait_for
 
@@ -95,22 +93,7 @@ def test_out_of_memory_escalates_to_offloading_then_to_a_larger_host(tmp_path: P
     # hold big's only slot for a moment so the job starts on small
     database = db.connect(project / "cosmos.db")
     blocker = pool.try_lease(database, [Host("big", config["hosts"]["big"])], "blocker")
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(PROJECT_DIR / "Snakefile"),
-            "-d",
-            str(project),
-            "--cores",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = start_snakemake(project, cores=1)
     wait_for(lambda: any((tmp_path / "small").glob("jobs/*/state/launch")), what="a job on small")
     blocker.release()
     output, _ = run.communicate(timeout=600)
@@ -167,22 +150,7 @@ def test_two_ssh_hosts_share_a_sweep_and_survive_losing_one(sshd_factory, tmp_pa
         "sweep": {"params.seed": list(range(1, 9))},
     }  # seed is batch-global: 8 batches
     project = make_project(tmp_path / "p", {"m": spec}, config)
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(PROJECT_DIR / "Snakefile"),
-            "-d",
-            str(project),
-            "--cores",
-            "4",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = start_snakemake(project, cores=4)
 
     def a_busy_after_one_done() -> bool:
         done_on_a = len(list((tmp_path / "a").glob("jobs/*/state/exit_code")))

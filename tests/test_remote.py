@@ -19,7 +19,7 @@ from cosmos_steps.ffmpeg import ffmpeg_exe
 from cosmos_steps.hosts import Host
 from cosmos_steps.remote import HostSession, JobError, RemoteJob
 from cosmos_steps.simulator import TREE
-from tests.helpers import PROJECT_DIR, base_config, make_project, snakemake, write_yaml
+from tests.helpers import base_config, make_project, snakemake, start_snakemake, write_yaml
 from tests.sshd import LoopbackSSHD
 
 pytestmark = [pytest.mark.ssh, pytest.mark.workflow]
@@ -67,23 +67,6 @@ def wait_for(predicate, seconds: float = 60, what: str = "condition") -> None:  
 
 def job_running(root: Path) -> bool:
     return any(root.glob("jobs/*/state/pid")) and not any(root.glob("jobs/*/state/exit_code"))
-
-
-def start_snakemake(project: Path) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(PROJECT_DIR / "Snakefile"),
-        "-d",
-        str(project),
-        "--cores",
-        "2",
-    ]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
 
 
 def test_end_to_end_over_ssh_uploads_once(sshd: LoopbackSSHD, tmp_path: Path) -> None:
