@@ -38,6 +38,5 @@ rule cosmos_split:
     localrule: True
     conda:
         "../environment.yml"
-    shell:
-        "python -m cosmos_steps split transfer --run {wildcards.run:q} --manifest {input.manifest}"
-        " --run-json {input.run} --out {output.video} --log {log}"
+    run:
+        split_rule(wildcards.run, input, output, log[0], config)
