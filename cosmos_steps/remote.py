@@ -168,9 +168,13 @@ class RemoteJob:
         self.dir = f"{session.root}/jobs/{job_id}"
         self.log_offset = 0
 
-    def status(self) -> dict[str, str]:
-        """jobctl.sh status as a dict (state, exit_code, heartbeat_age, log_size, ...)."""
-        text = self.session.jobctl("status", self.dir, *self.host.liveness_args(self.job_id))
+    def status(self, wait: float = 0) -> dict[str, str]:
+        """jobctl.sh status as a dict (state, exit_code, heartbeat_age, log_size, ...); with
+        `wait`, the host first waits up to that many seconds for the job to end."""
+        options = ["--wait-ms", str(round(wait * 1000))] if wait > 0 else []
+        text = self.session.jobctl(
+            "status", self.dir, *self.host.liveness_args(self.job_id), *options
+        )
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     def start_or_adopt(self, files: dict[str, Path], on_upload: Callable[[], None]) -> bool:
@@ -208,13 +212,16 @@ class RemoteJob:
         on_poll: Callable[[], None] = lambda: None,
     ) -> dict[str, str]:
         """Poll until the job ends, passing new log bytes to `sink` and calling `on_poll` each
-        time (to renew the slot lease); survive dropped connections."""
+        time (to renew the slot lease); survive dropped connections.
+
+        Each poll waits on the host (up to poll_seconds) and returns as soon as the job ends, so
+        the end is seen within a fraction of a second, not up to a poll interval later."""
         poll = float(self.host.conf.get("poll_seconds", 2))
         lost_since: float | None = None
         while True:
             on_poll()
             try:
-                status = self.status()
+                status = self.status(wait=poll)
                 self._pump_log(sink)
                 lost_since = None
             except TransportError as exc:
@@ -227,7 +234,6 @@ class RemoteJob:
             if status["state"] in ENDED:
                 self._pump_log(sink)
                 return status
-            time.sleep(poll)
 
     def _pump_log(self, sink: Callable[[bytes], None]) -> None:
         while chunk := self.session.transport.read(f"{self.dir}/job.log", self.log_offset):

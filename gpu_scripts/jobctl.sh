@@ -2,7 +2,9 @@
 # Controls Cosmos jobs on a GPU host. Every argument arrives quoted (never built from user text).
 #   jobctl.sh start JOB_DIR --detach CMD...   start CMD once under setsid (prints started|exists)
 #   jobctl.sh start JOB_DIR --direct CMD...    run CMD once in the foreground, e.g. docker run -d
-#   jobctl.sh status JOB_DIR [--container NAME] [--sudo]   key=value lines (state, exit_code, ...)
+#   jobctl.sh status JOB_DIR [--container NAME] [--sudo] [--wait-ms MS]   key=value lines (state,
+#                                             exit_code, ...); --wait-ms: first wait up to MS for
+#                                             the job to end (a poll that ends when the job does)
 #   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
 #                                             (a job cancelled before it started never starts)
 #   jobctl.sh remove JOB_DIR                  delete a finished job folder
@@ -16,6 +18,7 @@ state="$job_dir/state"
 container=""
 container_prefix=""
 docker=(docker)
+wait_ms=0
 
 parse_options() {
   while [[ $# -gt 0 ]]; do
@@ -23,6 +26,7 @@ parse_options() {
       --container) container=$2; shift 2 ;;
       --container-prefix) container_prefix=$2; shift 2 ;;
       --sudo) docker=(sudo -n docker); shift ;;
+      --wait-ms) wait_ms=$2; shift 2 ;;
       *) echo "jobctl: unknown option $1" >&2; exit 2 ;;
     esac
   done
@@ -55,6 +59,14 @@ state_of() { # cancelled, finished, launch_failed, running or dead
   fi
 }
 
+wait_for_end() { # until the job has ended or about wait_ms have passed (checks 5 times a second)
+  local waited
+  for ((waited = 0; waited < wait_ms; waited += 200)); do
+    [[ -f "$state/exit_code" || -f "$state/cancelled" || -f "$state/launch_failed" ]] && return
+    sleep 0.2
+  done
+}
+
 heartbeat_age() { # seconds since the job's last heartbeat (or its launch)
   local beat
   beat=$(cat "$state/heartbeat" 2> /dev/null || cat "$state/launched_at" 2> /dev/null || echo "$now")
@@ -83,11 +95,12 @@ case "$action" in
     ;;
   status)
     parse_options "$@"
-    now=$(date +%s)
     if [[ ! -d "$state/launch" && ! -f "$state/cancelled" ]]; then
       echo state=absent
       exit 0
     fi
+    wait_for_end
+    now=$(date +%s)
     echo "log_size=$(stat -c %s "$job_dir/job.log" 2> /dev/null || echo 0)"
     echo "heartbeat_age=$(heartbeat_age)"
     # The state first: a job that finishes meanwhile has its files written when they are read.

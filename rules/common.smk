@@ -10,6 +10,7 @@ from cosmos_steps.workflow import (
     plan_or_exit,
     report_after_error,
     report_rule,
+    split_rule,
     transfer_job_rule,
     transfer_view,
     upscale_job_rule,

@@ -1,7 +1,8 @@
-# Any GPU job (transfer batch, 4K upscale batch, prompt enhancement): upload its files
-# (content-addressed, once per host), start it or adopt it if it already runs, follow its log,
-# download its outputs verified; on a pool, on the best free healthy host. The only rule that is not local: with profiles/slurm it is the
-# one submitted to SLURM, with the GPUs that profile's set-resources requests (docs/slurm.md).
+# Any GPU job (transfer batch, 4K upscale batch, prompt enhancement), on its host or the best free
+# healthy host of its pool: upload its files (content-addressed, once per host), start it or adopt
+# it if it already runs, follow its log, download its outputs verified. The only rule that is not
+# local: with profiles/slurm it is the one submitted to SLURM, with the GPUs that profile's
+# set-resources requests (docs/slurm.md).
 rule cosmos_infer:
     input:
         job="work/{stage}/{batch}/job.json",
@@ -44,6 +45,5 @@ rule cosmos_split:
     localrule: True
     conda:
         "../environment.yml"
-    shell:
-        "python -m cosmos_steps split transfer --run {wildcards.run:q} --manifest {input.manifest}"
-        " --run-json {input.run} --out {output.video} --log {log}"
+    run:
+        split_rule(wildcards.run, input, output, log[0], config)
