@@ -1,9 +1,11 @@
-"""Control-video encoding: encode_modality against the same ffmpeg command run directly.
+"""Control-video encoding: the pipeline's rule and encode_modality against ffmpeg run directly.
 
 Generates a color sequence once (the demo scene plus seeded film grain, so that PNG sizes and
 encoding cost are those of a real render; 240 frames of 1280x704 by default) into a cache
-folder, then times, alternately, ``encode_modality`` and the ffmpeg command it builds (from
-``encode_args``) run with subprocess. Reports the median of the runs and direct/ours (goal: at
+folder, then times, alternately, the ffmpeg command ``encode_modality`` builds (from
+``encode_args``) run with subprocess, ``encode_modality`` itself, and the ``ffmpeg_encode_control``
+rule run by Snakemake (its job's time from the rule's ``benchmark:`` file, i.e. the step process
+with its Python start-up, not Snakemake's own start). Reports medians and direct/ours (goal: at
 least 0.9), plus the time of the header validation and of Pillow's ``verify()`` for comparison.
 
     python -m bench.encode_bench [--frames 240] [--size 1280x704] [--runs 3]
@@ -12,6 +14,7 @@ least 0.9), plus the time of the header validation and of Pillow's ``verify()`` 
 from __future__ import annotations
 
 import argparse
+import csv
 import resource
 import shlex
 import statistics
@@ -22,8 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
+from cosmos_steps import PROJECT_DIR
 from cosmos_steps.demo_render import render_frame
 from cosmos_steps.encode import encode_args, encode_modality
 from cosmos_steps.ffmpeg import ffmpeg_exe
@@ -46,6 +51,34 @@ def sequence(frames: int, width: int, height: int) -> Path:
             Image.fromarray(pixels).save(folder / f"color.{t + 1:04d}.png")
         done.touch()
     return folder
+
+
+def rule_project(folder: Path, root: Path) -> Path:
+    """A project whose one spec encodes the sequence (the shipped config, simulated host)."""
+    config = yaml.safe_load((PROJECT_DIR / "config.yaml").read_text())
+    config["encode"] = {"crf": CRF, "preset": PRESET}
+    (root / "specs").mkdir(parents=True)
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    spec = {
+        "prompt": "bench",
+        "inputs": {"frames": str(folder)},
+        "controls": {"vis": 0.5},
+        "params": {"fps": FPS},
+    }
+    (root / "specs" / "bench.yaml").write_text(yaml.safe_dump(spec))
+    return root
+
+
+def through_rule(project: Path) -> tuple[float, float, float]:
+    """One run of the encode rule: (job wall s, 0, job CPU s) from Snakemake's benchmark file."""
+    target = "work/controls/bench/color.mp4"
+    snakefile = str(PROJECT_DIR / "Snakefile")
+    command = ["snakemake", "-s", snakefile, "-d", str(project), "--cores", "1", "--quiet", "all"]
+    command += ["--forcerun", "ffmpeg_encode_control", target]
+    subprocess.run(command, check=True, capture_output=True)
+    with (project / "benchmarks/controls/bench/color.tsv").open() as handle:
+        row = next(csv.DictReader(handle, delimiter="\t"))
+    return float(row["s"]), 0.0, float(row["cpu_time"])
 
 
 def measure(action: Callable[[], object]) -> tuple[float, float, float]:
@@ -95,7 +128,8 @@ def main() -> None:
         argv = encode_args(scan, info, out, fps=FPS, crf=CRF, preset=PRESET, workdir=Path(tmp))
         command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *argv]
         print("direct command:", shlex.join(command))
-        direct, ours = [], []
+        project = rule_project(folder, Path(tmp) / "project")
+        direct, ours, rule = [], [], []
         for _ in range(args.runs):
             direct.append(measure(lambda: subprocess.run(command, check=True, capture_output=True)))
             ours.append(
@@ -103,11 +137,14 @@ def main() -> None:
                     lambda: encode_modality(scan, "color", out, fps=FPS, crf=CRF, preset=PRESET)
                 )
             )
+            rule.append(through_rule(project))
     print(f"sequence: {folder} ({args.frames} frames, {width}x{height}, color)")
     print(f"header validation of {len(paths)} PNGs: {validate_s:.3f} s")
     print(f"Pillow verify() of {len(paths)} PNGs:   {verify_s:.3f} s")
     (d, d_cpu), (o, o_cpu) = report("direct ffmpeg", direct), report("encode_modality", ours)
+    r, r_cpu = report("ffmpeg_encode_control rule", rule)
     print(f"ratio direct/ours: wall {d / o:.3f}, CPU {d_cpu / o_cpu:.3f}")
+    print(f"ratio direct/rule: wall {d / r:.3f}, CPU {d_cpu / r_cpu:.3f}")
     print(f"throughput through the module: {args.frames / o:.1f} frames/s")
 
 

@@ -26,6 +26,8 @@ rule ffmpeg_encode_control:
         facts="work/controls/{spec}/{video}.json",
     log:
         "logs/controls/{spec}/{video}.log",
+    benchmark:
+        "benchmarks/controls/{spec}/{video}.tsv"
     localrule: True
     conda:
         "../environment.yml"
