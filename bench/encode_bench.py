@@ -19,6 +19,7 @@ import resource
 import shlex
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -73,7 +74,19 @@ def through_rule(project: Path) -> tuple[float, float, float]:
     """One run of the encode rule: (job wall s, 0, job CPU s) from Snakemake's benchmark file."""
     target = "work/controls/bench/color.mp4"
     snakefile = str(PROJECT_DIR / "Snakefile")
-    command = ["snakemake", "-s", snakefile, "-d", str(project), "--cores", "1", "--quiet", "all"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        snakefile,
+        "-d",
+        str(project),
+        "--cores",
+        "1",
+        "--quiet",
+        "all",
+    ]
     command += ["--forcerun", "ffmpeg_encode_control", target]
     subprocess.run(command, check=True, capture_output=True)
     with (project / "benchmarks/controls/bench/color.tsv").open() as handle:
