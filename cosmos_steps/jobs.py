@@ -141,3 +141,30 @@ def stream(
         ) from None
     ok = batch["status"] == "completed"
     return {"batch_id": batch["id"], "state": batch["status"], "exit_code": None, "ok": ok}
+
+
+def prune_blobs(
+    project: Project, names: list[str], days: int, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Delete uploads no job folder uses and no job used for `days` (per host: count, bytes)."""
+    results = []
+    for name in names:
+        host = project.host(name)
+        try:
+            session = open_session(host, lambda message: None)
+        except TransportError as exc:
+            raise CosmosError(f"cannot reach host {name}: {exc}") from None
+        try:
+            argv = ["gc", session.root, str(days), *(["--dry-run"] if dry_run else [])]
+            lines = [line.split("\t", 1) for line in session.jobctl(*argv).splitlines() if line]
+        except TransportError as exc:
+            raise CosmosError(f"lost host {name}: {exc}") from None
+        finally:
+            session.close()
+        results.append({
+            "host": name,
+            "blobs": len(lines),
+            "bytes": sum(int(size) for size, _ in lines),
+            "deleted": not dry_run,
+        })  # fmt: skip
+    return results

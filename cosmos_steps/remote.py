@@ -42,7 +42,11 @@ _LINK_SCRIPT = (
     'while [ $# -gt 0 ]; do mkdir -p "$job/$(dirname "$1")"; '
     'ln -sfn "$blobs/$2" "$job/$1"; shift 2; done'
 )
-_MISSING_SCRIPT = 'dir="$1"; shift; for s in "$@"; do [ -f "$dir/$s" ] || echo "$s"; done'
+_MISSING_SCRIPT = (
+    'dir="$1"; shift; for s in "$@"; do '
+    'if [ -f "$dir/$s" ]; then touch -c "$dir/$s"; else echo "$s"; fi; done'
+)
+"""Prints the blobs the host lacks; marks the ones it holds as used now (`cosmos gc` age)."""
 
 
 class JobError(Exception):

@@ -8,6 +8,8 @@
 #   jobctl.sh cancel JOB_DIR [--container NAME] [--sudo]   stop the job, mark it cancelled
 #                                             (a job cancelled before it started never starts)
 #   jobctl.sh remove JOB_DIR                  delete a finished job folder
+#   jobctl.sh gc ROOT DAYS [--dry-run]        delete blobs unused for DAYS that no job folder
+#                                             links to; prints "bytes<TAB>path" per blob
 #   jobctl.sh list JOBS_DIR [--container-prefix P] [--sudo]   "job<TAB>state<TAB>heartbeat_age"
 #                                             per job (container of a job = P + job id)
 set -euo pipefail
@@ -142,6 +144,24 @@ case "$action" in
     }
     rm -rf -- "$job_dir"
     echo removed
+    ;;
+  gc)
+    days=$1
+    dry=${2:-}
+    root=$job_dir
+    [[ "$days" =~ ^[0-9]+$ ]] || { echo "jobctl: gc needs a number of days" >&2; exit 2; }
+    [[ -d "$root/blobs" ]] || exit 0
+    # Blobs still linked from a job folder (or the simulator tree) are in use.
+    declare -A used=()
+    while IFS= read -r target; do
+      used["$(basename "$target")"]=1
+    done < <(find "$root/jobs" "$root/simulator" -type l -printf '%l\n' 2> /dev/null)
+    while IFS= read -r -d '' blob; do
+      name=$(basename "$blob")
+      [[ -n "${used[$name]:-}" ]] && continue
+      printf '%s\t%s\n' "$(stat -c %s "$blob")" "$blob"
+      [[ "$dry" == --dry-run ]] || rm -f -- "$blob"
+    done < <(find "$root/blobs" -maxdepth 1 -type f -mtime "+$days" -print0)
     ;;
   *)
     echo "jobctl: unknown action $action" >&2

@@ -1,4 +1,5 @@
-"""`cosmos status [HOST]`, `cosmos status --stream RUN|BATCH`, `cosmos cancel RUN|BATCH`."""
+"""`cosmos status [HOST]`, `cosmos status --stream RUN|BATCH`, `cosmos cancel RUN|BATCH`,
+`cosmos gc [HOST...]`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     cancel.add_argument("target", metavar="RUN|BATCH", help="run or batch: id, prefix, key or name")
     add_json_flag(cancel)
     cancel.set_defaults(handler=cancel_job)
+
+    gc = commands.add_parser(
+        "gc", help="delete uploaded inputs (blobs) on hosts that no job used for a while"
+    )
+    gc.add_argument("hosts", nargs="*", metavar="HOST", help="hosts (default: all)")
+    gc.add_argument(
+        "--older-than", type=int, default=30, metavar="DAYS", help="unused for DAYS (30)"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only say what would go")
+    add_json_flag(gc)
+    gc.set_defaults(handler=collect_garbage)
 
 
 def show_status(args: argparse.Namespace) -> int:
@@ -185,4 +197,25 @@ def cancel_job(args: argparse.Namespace) -> int:
         ("on the host", how),
     ] + [("cancelled", run) for run in runs]
     render([Fields(items)], f"cancelled {plural(len(runs), 'run')} of batch {result['batch']}")
+    return 0
+
+
+def collect_garbage(args: argparse.Namespace) -> int:
+    """Per host: how many blobs (and bytes) were deleted, or would be with --dry-run."""
+    from cosmos_steps import jobs
+
+    project = open_project(args)
+    if args.older_than < 0:
+        raise CosmosError("--older-than: expected a number of days >= 0")
+    results = jobs.prune_blobs(project, args.hosts or project.host_names(), args.older_than,
+                               args.dry_run)  # fmt: skip
+    if args.json:
+        print_json(results)
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for result in results:
+        size = result["bytes"] / 1e6
+        print(f"{result['host']}: {verb} {plural(result['blobs'], 'blob')} ({size:.1f} MB)")
+    total = sum(result["bytes"] for result in results) / 1e6
+    print(f"{verb} {total:.1f} MB on {plural(len(results), 'host')}", file=sys.stderr)
     return 0
