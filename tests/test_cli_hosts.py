@@ -241,7 +241,7 @@ def test_stream_resumes_after_dropped_connections(cosmos_project, cli, start_job
 
 
 def test_stream_of_a_job_gone_from_the_host_shows_the_local_log(seeded, cli):
-    log = seeded.root / "logs" / "infer" / "meadow-5e6f7a8b.log"
+    log = seeded.root / "logs" / "infer" / "batches" / "meadow-5e6f7a8b.log"
     log.parent.mkdir(parents=True)
     log.write_text("[12:00:00] uploading\nmodel output\n")
     result = cli(seeded, "status", "--stream", "meadow")

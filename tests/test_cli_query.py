@@ -245,7 +245,7 @@ def test_show_failed_run_has_its_log_tail(seeded, cli):
 
 
 def test_show_run_log_tail_from_the_infer_log(seeded, cli):
-    log = seeded.root / "logs" / "infer" / "meadow-5e6f7a8b.log"
+    log = seeded.root / "logs" / "infer" / "batches" / "meadow-5e6f7a8b.log"
     log.parent.mkdir(parents=True)
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     data = cli(seeded, "show", RUN_MEADOW, "--json").json()
