@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def test_two_ssh_hosts_share_a_sweep_and_survive_losing_one(sshd_factory, tmp_pa
             poll_seconds=0.3,
             reconnect_seconds=3,
             cleanup=False,
-            simulate=simulated(load_seconds=2),
+            simulate=simulated(load_seconds=5),
         )
         for name, server in zip(("a", "b"), servers, strict=True)
     }
@@ -154,10 +155,14 @@ def test_two_ssh_hosts_share_a_sweep_and_survive_losing_one(sshd_factory, tmp_pa
 
     def a_busy_after_one_done() -> bool:
         done_on_a = len(list((tmp_path / "a").glob("jobs/*/state/exit_code")))
-        running = [
-            d for d in (tmp_path / "a").glob("jobs/*/state") if not (d / "exit_code").exists()
+        started = [  # started a second ago or more (its model "loads" for 5 s)
+            d
+            for d in (tmp_path / "a").glob("jobs/*/state")
+            if (d / "started_at").exists()
+            and not (d / "exit_code").exists()
+            and time.time() - (d / "started_at").stat().st_mtime > 1
         ]
-        return done_on_a >= 1 and bool(running)
+        return done_on_a >= 1 and bool(started)
 
     wait_for(a_busy_after_one_done, seconds=300, what="host a to finish one job and run another")
     servers[0].stop_listener()  # host a goes away mid-job

@@ -7,6 +7,7 @@ Snakemake, a dropped connection) is adopted instead of started again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shlex
 import shutil
@@ -173,6 +174,19 @@ def as_job_error(exc: Exception) -> JobError:
     return JobError("unreachable", str(exc))
 
 
+@dataclasses.dataclass
+class JobContext:
+    """One GPU job as the infer step sees it: its description, files and where it reports."""
+
+    job: dict[str, Any]
+    job_path: Path
+    config: dict[str, Any]
+    database: Any
+    reporter: Reporter
+    files: dict[str, Path]
+    shas: dict[str, str]
+
+
 def job_files(job: dict[str, Any]) -> dict[str, Path]:
     """Every file a job uploads: its inputs and NVIDIA files, and the gpu_scripts it runs."""
     files = {name: Path(path) for name, path in job["files"].items()}
@@ -225,7 +239,8 @@ def infer(
             reporter.say(f"note: {note}")
         files = job_files(job)
         shas = {name: sha256_file(path) for name, path in files.items()}
-        return Attempts(job, job_path, config, database, reporter, files, shas).run(manifest_path)
+        context = JobContext(job, job_path, config, database, reporter, files, shas)
+        return Attempts(context).run(manifest_path)
     except (JobError, TransportError, NoHost) as exc:
         reporter.say(f"ERROR: {as_job_error(exc).reason}")
         return 1
@@ -240,27 +255,18 @@ def infer(
 class Attempts:
     """Places a job on a host and runs it there; on host loss moves it, on OOM escalates."""
 
-    def __init__(
-        self,
-        job: dict[str, Any],
-        job_path: Path,
-        config: dict[str, Any],
-        database: Any,
-        reporter: Reporter,
-        files: dict[str, Path],
-        shas: dict[str, str],
-    ):
-        self.job = job
-        self.job_path = job_path
-        self.config = config
-        self.database = database
-        self.reporter = reporter
-        self.files = files
-        self.shas = shas
-        self.escalation = list(config.get("oom_escalation", ["offload", "larger_host"]))
+    def __init__(self, context: JobContext):
+        self.context = context
+        self.reporter = context.reporter
+        self.escalation = list(context.config.get("oom_escalation", ["offload", "larger_host"]))
         self.offloaded: set[str] = set()
         self.placement = Placement(
-            config, database, job, self.held_bytes, reporter.say, self.session
+            context.config,
+            context.database,
+            context.job,
+            self.held_bytes,
+            context.reporter.say,
+            self.session,
         )
 
     def session(self, host: Host) -> HostSession:
@@ -268,8 +274,9 @@ class Attempts:
 
     def held_bytes(self, session: HostSession) -> int:
         """Bytes of this job's files the host already holds."""
-        present = session.present(set(self.shas.values()))
-        return sum(self.files[n].stat().st_size for n, sha in self.shas.items() if sha in present)
+        files, shas = self.context.files, self.context.shas
+        present = session.present(set(shas.values()))
+        return sum(files[name].stat().st_size for name, sha in shas.items() if sha in present)
 
     def run(self, manifest_path: Path) -> int:
         last: JobError | None = None
@@ -295,8 +302,7 @@ class Attempts:
             self.reporter.say(f"note: {note}")
         session = self.session(host)
         try:
-            batch = BatchJob(self.job, self.job_path, self.config, session, self.database,
-                             self.reporter, self.files, self.shas)  # fmt: skip
+            batch = BatchJob(self.context, session)
             batch.abandon_elsewhere()
             return batch.run(manifest_path, lease.renew)
         finally:
@@ -330,30 +336,20 @@ class Attempts:
 class BatchJob:
     """One batch on one host: identity, database rows, the remote job and its results."""
 
-    def __init__(
-        self,
-        job: dict[str, Any],
-        job_path: Path,
-        config: dict[str, Any],
-        session: HostSession,
-        database: Any,
-        reporter: Reporter,
-        files: dict[str, Path],
-        shas: dict[str, str],
-    ):
-        self.job = job
-        self.config = config
+    def __init__(self, context: JobContext, session: HostSession):
+        self.job = job = context.job
+        self.config = context.config
+        self.database = database = context.database
+        self.reporter = context.reporter
         self.host = host = session.host
         self.session = session
-        self.database = database
-        self.reporter = reporter
-        self.tail = LogTail(reporter)
-        self.files = dict(files)
-        self.shas = dict(shas)
+        self.tail = LogTail(context.reporter)
+        self.files = dict(context.files)
+        self.shas = dict(context.shas)
         cosmos_dir = session.cosmos_dir()
         base_id = job_identity(job, self.shas, host, cosmos_dir)
         self.job_id, existing = choose_job_id(database, base_id)
-        env_path = job_path.parent / "job.env"
+        env_path = context.job_path.parent / "job.env"
         # From the base id, so a re-run of an unchanged batch uploads nothing new.
         write_env(env_path, host.job_env(job["task"], base_id, cosmos_dir))
         self.files["job.env"] = env_path
