@@ -130,4 +130,5 @@ def cosmos(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=project,
         capture_output=True,
         text=True,
+        timeout=120,
     )

@@ -3,89 +3,36 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from cosmos_steps import PROJECT_DIR
-from cosmos_steps.ffmpeg import ffmpeg_exe
-from tests.cli_project import config_with, local_host
+from tests.helpers import base_config, cosmos, make_project, start_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
-ENV = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+MEADOW = {
+    "prompt": "A quiet meadow at dawn",
+    "inputs": {"color": "videos/color.mp4"},
+    "controls": {"edge": 0.7},
+}
 
 
-def make_project(root: Path, load_seconds: float) -> Path:
-    """A project with one spec and a tiny color video, on a simulated local host."""
-    (root / "specs").mkdir(parents=True)
-    (root / "videos").mkdir()
-    subprocess.run(
-        [
-            ffmpeg_exe("auto"),
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=24",
-            "-frames:v",
-            "12",
-            "-pix_fmt",
-            "yuv420p",
-            str(root / "videos" / "color.mp4"),
-        ],
-        check=True,
-    )
-    spec = {
-        "prompt": "A quiet meadow at dawn",
-        "inputs": {"color": "videos/color.mp4"},
-        "controls": {"edge": 0.7},
-    }
-    (root / "specs" / "meadow.yaml").write_text(yaml.safe_dump(spec))
-    host = local_host(
-        "work/host", poll_seconds=0.3, simulate={"load_seconds": load_seconds, "scale": 0.5}
-    )
-    (root / "config.yaml").write_text(yaml.safe_dump(config_with({"sim": host})))
-    return root
-
-
-def snakemake(root: Path, **popen: object) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(PROJECT_DIR / "Snakefile"),
-        "--cores",
-        "1",
-        "--quiet",
-    ]
-    return subprocess.Popen(command, cwd=root, env=ENV, **popen)
-
-
-def cosmos(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cosmos_steps.cli", *args],
-        cwd=root,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def make_meadow(root: Path, load_seconds: float) -> Path:
+    """A project with one spec and a tiny color video, on the simulated local host."""
+    config = base_config(poll_seconds=0.3)
+    config["hosts"]["simulated"]["simulate"].update(load_seconds=load_seconds, scale=0.5)
+    return make_project(root, {"meadow": MEADOW}, config, videos=("color",))
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_project(tmp_path_factory.mktemp("pipeline"), load_seconds=0)
-    process = snakemake(root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    root = make_meadow(tmp_path_factory.mktemp("pipeline"), load_seconds=0)
+    process = start_snakemake(root, cores=1)
     output, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, output.decode()[-3000:]
+    assert process.returncode == 0, output[-3000:]
     return root
 
 
@@ -118,8 +65,8 @@ def test_verify_then_delete_on_pipeline_results(finished):
 
 
 def test_cancel_a_really_running_simulated_job(tmp_path):
-    root = make_project(tmp_path, load_seconds=120)
-    process = snakemake(root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    root = make_meadow(tmp_path, load_seconds=120)
+    process = start_snakemake(root, cores=1)
     try:
         batch = wait_for_running_batch(root / "cosmos.db", process)
         status = json.loads(cosmos(root, "status", "--json").stdout)[0]
@@ -132,7 +79,7 @@ def test_cancel_a_really_running_simulated_job(tmp_path):
     finally:
         process.kill()
     assert process.returncode != 0  # the pipeline sees the cancelled job and stops
-    assert b"cancelled" in output
+    assert "cancelled" in output
     with sqlite3.connect(root / "cosmos.db") as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
         assert conn.execute("SELECT status FROM batches").fetchall() == [("cancelled",)]
@@ -144,7 +91,7 @@ def test_cancel_a_really_running_simulated_job(tmp_path):
     )
 
 
-def wait_for_running_batch(database: Path, process: subprocess.Popen[bytes]) -> str:
+def wait_for_running_batch(database: Path, process: subprocess.Popen[str]) -> str:
     """The id of the batch job once the database says it runs on the host."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
